@@ -1,0 +1,121 @@
+"""Settings: everything a deployment changes comes from the environment (SPEC §6)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from comfyweb.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("COMFYWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "comfyweb.urls"
+ASGI_APPLICATION = "comfyweb.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("COMFYWEB_SQLITE_PATH", str(DATA_DIR / "comfyweb.sqlite3")),
+        # Several threads and processes write: wait for the lock instead of failing,
+        # and take the write lock at BEGIN so read-then-write transactions cannot deadlock.
+        "OPTIONS": {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, as in production: shared-cache in-memory SQLite has table locks that ignore
+        # the busy timeout, so concurrency tests would fail for the wrong reason.
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+    }
+}
+
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+
+# Uploads and results are private: no MEDIA_URL, files are served by views that check ownership.
+COMFYWEB_FILES_DIR = DATA_DIR / "files"
+
+SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+SESSION_SAVE_EVERY_REQUEST = False
+
+COMFYUI_SERVERS = env_list("COMFYUI_SERVERS")
+COMFYWEB_FAILOVER_AFTER = env_float("COMFYWEB_FAILOVER_AFTER", 30.0)
+COMFYWEB_TAB_GRACE = env_float("COMFYWEB_TAB_GRACE", 300.0)
+COMFYWEB_MAX_ACTIVE_PER_TAB = env_int("COMFYWEB_MAX_ACTIVE_PER_TAB", 8, minimum=1)
+COMFYWEB_MAX_ACTIVE_PER_SESSION = env_int("COMFYWEB_MAX_ACTIVE_PER_SESSION", 32, minimum=1)
+COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
+COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
+COMFYWEB_METRICS_TOKEN = env_str("COMFYWEB_METRICS_TOKEN", "")
+# How often the relay looks for pending jobs and checks on servers, in seconds.
+COMFYWEB_RELAY_POLL = env_float("COMFYWEB_RELAY_POLL", 1.0)
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = COMFYWEB_MAX_UPLOAD_BYTES + 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "jobs": {"handlers": ["console"], "level": env_str("COMFYWEB_LOG_LEVEL", "INFO")},
+    },
+}

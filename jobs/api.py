@@ -1,0 +1,289 @@
+"""The JSON API of SPEC §4, on django-ninja: bodies validated into schemas, OpenAPI generated.
+
+Each route validates, calls one service function and serializes the result (STYLE §2).
+Every error is `{"error": {"code", "message"}}`, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from ninja import File, NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.files import UploadedFile
+from ninja.security import APIKeyCookie
+
+from jobs import events, service
+from jobs.models import Workflow
+from jobs.serializers import job_dict, jobs_queryset, lock_dict
+from jobs.uploads import accept_upload
+from jobs.workflows import public_params
+
+
+class SessionCookie(APIKeyCookie):
+    """The browser session (started by the first page view); CSRF is checked for unsafe methods."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> str | None:
+        return request.session.session_key or None
+
+
+api = NinjaAPI(
+    title="ComfyWeb API",
+    version="1.0",
+    description="Run ComfyUI workflows on a pool of servers (SPEC §4).",
+    auth=SessionCookie(),
+    urls_namespace="api",
+)
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(Schema):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+class ParamOut(Schema):
+    name: str
+    type: str
+    label: str | None = None
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: list[Any] | None = None
+
+
+class WorkflowOut(Schema):
+    slug: str
+    name: str
+    description: str = ""
+    params: list[ParamOut]
+
+
+class WorkflowsOut(Schema):
+    workflows: list[WorkflowOut]
+
+
+class UploadOut(Schema):
+    id: uuid.UUID
+    url: str
+    width: int
+    height: int
+
+
+class ProgressOut(Schema):
+    value: float
+    max: float
+    node: str | None = None
+
+
+class JobErrorOut(Schema):
+    code: str
+    message: str
+    node: str | None = None
+
+
+class OutputOut(Schema):
+    url: str
+    filename: str
+    width: int | None
+    height: int | None
+    kind: str
+
+
+class JobOut(Schema):
+    id: uuid.UUID
+    tab: uuid.UUID
+    workflow: str
+    status: str
+    server: str | None
+    attempt: int
+    params: dict[str, Any]
+    progress: ProgressOut | None
+    queue_position: int | None
+    error: JobErrorOut | None
+    outputs: list[OutputOut]
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class JobEnvelope(Schema):
+    job: JobOut
+
+
+class JobsOut(Schema):
+    jobs: list[JobOut]
+
+
+class LockOut(Schema):
+    server: str
+    since: str | None
+
+
+class TabOut(Schema):
+    tab: uuid.UUID
+    lock: LockOut | None
+    jobs: list[JobOut]
+
+
+class JobIn(Schema):
+    tab: str
+    workflow: str
+    params: dict[str, Any] = {}
+
+
+ERRORS = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    413: ErrorOut,
+    429: ErrorOut,
+}
+
+
+def _ok(status: int, schema: Any) -> dict[int, Any]:
+    return {status: schema, **ERRORS}
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, field: str | None = None
+) -> HttpResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return api.create_response(request, {"error": body}, status=status)
+
+
+@api.exception_handler(service.ServiceError)
+def _service_error(request: HttpRequest, exc: service.ServiceError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.field)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    first = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "payload"))
+    message = (
+        f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "Invalid request."))
+    )
+    return error_response(request, 400, "invalid_request", message, where or None)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "no_session", "No session: open the app page first.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    code = "csrf_failed" if "CSRF" in str(exc) else f"http_{exc.status_code}"
+    return error_response(request, exc.status_code, code, str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", "Not found.")
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+def _session(request: HttpRequest) -> str:
+    return request.auth  # type: ignore[attr-defined, return-value]
+
+
+def workflow_list() -> list[dict[str, Any]]:
+    return [
+        {"slug": w.slug, "name": w.name, "description": w.description, "params": public_params(w.params)}
+        for w in Workflow.objects.filter(enabled=True)
+    ]
+
+
+@api.get("/workflows/", response=WorkflowsOut, auth=None, tags=["workflows"])
+def list_workflows(request: HttpRequest):
+    return {"workflows": workflow_list()}
+
+
+@api.post("/uploads/", response=_ok(201, UploadOut), tags=["uploads"])
+def upload_image(request: HttpRequest, file: File[UploadedFile]):
+    data = file.read(settings.COMFYWEB_MAX_UPLOAD_BYTES + 1)
+    upload = accept_upload(_session(request), data, file.name or "")
+    return Status(
+        201,
+        {
+            "id": upload.id,
+            "url": reverse("upload-file", args=[upload.id]),
+            "width": upload.width,
+            "height": upload.height,
+        },
+    )
+
+
+@api.post("/jobs/", response=_ok(201, JobEnvelope), tags=["jobs"])
+def create_job(request: HttpRequest, body: JobIn):
+    job, found = service.submit_job(_session(request), body.tab, body.workflow, body.params)
+    events.publish_sync(found)
+    events.nudge_relay_sync("submit")
+    return Status(201, {"job": job_dict(job)})
+
+
+@api.get("/jobs/", response=_ok(200, JobsOut), tags=["jobs"])
+def list_jobs(request: HttpRequest, tab: str | None = None):
+    query = jobs_queryset().filter(session_key=_session(request))
+    if tab:
+        query = query.filter(tab_id=service.parse_uuid(tab, "tab"))
+    return {"jobs": [job_dict(j) for j in query[:500]]}
+
+
+@api.get("/jobs/{job_id}/", response=_ok(200, JobEnvelope), tags=["jobs"])
+def get_job(request: HttpRequest, job_id: str):
+    return {"job": job_dict(service.owned_job(job_id, _session(request)))}
+
+
+@api.post("/jobs/{job_id}/cancel/", response=_ok(200, JobEnvelope), tags=["jobs"])
+def cancel_job(request: HttpRequest, job_id: str):
+    result = service.cancel_job(_session(request), job_id)
+    events.publish_sync(result.events)
+    if result.needs_relay:
+        events.nudge_relay_sync("cancel", job=str(result.job.id))
+    return {"job": job_dict(result.job)}
+
+
+@api.post("/jobs/{job_id}/retry/", response=_ok(201, JobEnvelope), tags=["jobs"])
+def retry_job(request: HttpRequest, job_id: str):
+    job, found = service.retry_job(_session(request), job_id)
+    events.publish_sync(found)
+    events.nudge_relay_sync("submit")
+    return Status(201, {"job": job_dict(job)})
+
+
+@api.delete("/jobs/{job_id}/", response=_ok(204, None), tags=["jobs"])
+def delete_job(request: HttpRequest, job_id: str):
+    service.delete_job(_session(request), job_id)
+    return Status(204, None)
+
+
+@api.get("/tabs/{tab_id}/", response=_ok(200, TabOut), tags=["tabs"])
+def get_tab(request: HttpRequest, tab_id: str):
+    tab = service.owned_tab(tab_id, _session(request))
+    jobs = [job_dict(j) for j in jobs_queryset().filter(tab=tab)]
+    return {"tab": tab.id, "lock": lock_dict(tab), "jobs": jobs}

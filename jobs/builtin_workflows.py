@@ -1,0 +1,139 @@
+"""The workflows a fresh database has (SPEC §6): ComfyUI core nodes that need no model files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UPSCALE_METHODS = ["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]
+
+
+def _load(node: str = "1") -> dict[str, Any]:
+    return {
+        node: {
+            "class_type": "LoadImage",
+            "inputs": {"image": "example.png"},
+            "_meta": {"title": "Load Image"},
+        }
+    }
+
+
+def _save(node: str, source: str, prefix: str) -> dict[str, Any]:
+    return {
+        node: {
+            "class_type": "SaveImage",
+            "inputs": {"images": [source, 0], "filename_prefix": prefix},
+            "_meta": {"title": "Save Image"},
+        }
+    }
+
+
+IMAGE_PARAM = {"name": "image", "type": "image", "node": "1", "input": "image", "label": "Image"}
+
+BUILTIN_WORKFLOWS: list[dict[str, Any]] = [
+    {
+        "slug": "invert",
+        "name": "Invert colours",
+        "description": "Inverts every colour of the image.",
+        "graph": {
+            **_load(),
+            "2": {
+                "class_type": "ImageInvert",
+                "inputs": {"image": ["1", 0]},
+                "_meta": {"title": "Invert Image"},
+            },
+            **_save("3", "2", "comfyweb/invert"),
+        },
+        "params": [IMAGE_PARAM],
+    },
+    {
+        "slug": "blur",
+        "name": "Gaussian blur",
+        "description": "Blurs the image with a Gaussian kernel.",
+        "graph": {
+            **_load(),
+            "2": {
+                "class_type": "ImageBlur",
+                "inputs": {"image": ["1", 0], "blur_radius": 4, "sigma": 2.0},
+                "_meta": {"title": "Image Blur"},
+            },
+            **_save("3", "2", "comfyweb/blur"),
+        },
+        "params": [
+            IMAGE_PARAM,
+            {
+                "name": "blur_radius",
+                "type": "int",
+                "node": "2",
+                "input": "blur_radius",
+                "label": "Blur radius",
+                "default": 4,
+                "min": 1,
+                "max": 31,
+                "step": 1,
+            },
+            {
+                "name": "sigma",
+                "type": "float",
+                "node": "2",
+                "input": "sigma",
+                "label": "Sigma",
+                "default": 2.0,
+                "min": 0.1,
+                "max": 10.0,
+                "step": 0.1,
+            },
+        ],
+    },
+    {
+        "slug": "upscale",
+        "name": "Upscale",
+        "description": "Scales the image by a factor.",
+        "graph": {
+            **_load(),
+            "2": {
+                "class_type": "ImageScaleBy",
+                "inputs": {"image": ["1", 0], "upscale_method": "bicubic", "scale_by": 2.0},
+                "_meta": {"title": "Upscale Image By"},
+            },
+            **_save("3", "2", "comfyweb/upscale"),
+        },
+        "params": [
+            IMAGE_PARAM,
+            {
+                "name": "scale_by",
+                "type": "float",
+                "node": "2",
+                "input": "scale_by",
+                "label": "Scale by",
+                "default": 2.0,
+                "min": 0.01,
+                "max": 8.0,
+                "step": 0.01,
+            },
+            {
+                "name": "upscale_method",
+                "type": "choice",
+                "node": "2",
+                "input": "upscale_method",
+                "label": "Method",
+                "default": "bicubic",
+                "choices": UPSCALE_METHODS,
+            },
+        ],
+    },
+]
+
+
+def install(workflow_model) -> None:
+    """Create or refresh the built-ins; `workflow_model` may be a migration's historical model."""
+    for spec in BUILTIN_WORKFLOWS:
+        workflow_model.objects.update_or_create(
+            slug=spec["slug"],
+            defaults={
+                "name": spec["name"],
+                "description": spec["description"],
+                "graph": spec["graph"],
+                "params": spec["params"],
+                "builtin": True,
+            },
+        )

@@ -1,0 +1,76 @@
+"""Async client for ComfyUI servers: HTTP (ComfyClient), WebSocket (ComfySocket) and
+the typed events its frames parse into. Pure Python: imports nothing from Django."""
+
+from .client import ComfyClient
+from .errors import (
+    ComfyError,
+    ComfyHTTPError,
+    ComfyUnavailable,
+    NotFound,
+    PromptRejected,
+    ProtocolError,
+    summarize_node_errors,
+)
+from .messages import (
+    Event,
+    Executed,
+    Executing,
+    ExecutionCached,
+    ExecutionError,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    FeatureFlags,
+    NodeProgress,
+    Preview,
+    Progress,
+    ProgressState,
+    Status,
+    Unknown,
+    parse_binary,
+    parse_text,
+)
+from .socket import ComfySocket
+from .types import (
+    HistoryEntry,
+    Outcome,
+    OutputImage,
+    QueuedPrompt,
+    QueueState,
+    UploadedImage,
+)
+
+__all__ = [
+    "ComfyClient",
+    "ComfyError",
+    "ComfyHTTPError",
+    "ComfySocket",
+    "ComfyUnavailable",
+    "Event",
+    "Executed",
+    "Executing",
+    "ExecutionCached",
+    "ExecutionError",
+    "ExecutionInterrupted",
+    "ExecutionStart",
+    "ExecutionSuccess",
+    "FeatureFlags",
+    "HistoryEntry",
+    "NodeProgress",
+    "NotFound",
+    "Outcome",
+    "OutputImage",
+    "Preview",
+    "Progress",
+    "ProgressState",
+    "PromptRejected",
+    "ProtocolError",
+    "QueueState",
+    "QueuedPrompt",
+    "Status",
+    "Unknown",
+    "UploadedImage",
+    "parse_binary",
+    "parse_text",
+    "summarize_node_errors",
+]

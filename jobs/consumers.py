@@ -1,0 +1,126 @@
+"""The tab WebSocket (SPEC §5): snapshot first, then the tab's live events.
+
+Thin by design (STYLE §4): it checks the session, joins the tab's group, validates what
+the page sends and hands it to the service; it decides nothing itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from jobs import events, service
+
+db = database_sync_to_async
+
+CLOSE_REFUSED = 4403
+MAX_FRAME = 64 * 1024
+
+
+class TabConsumer(AsyncJsonWebsocketConsumer):
+    tab_id: str | None = None
+    group: str | None = None
+
+    async def connect(self) -> None:
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        await self.accept()
+        if not session_key:
+            await self._refuse("no_session", "Open the app page first: it starts your session.")
+            return
+        try:
+            tab = await db(service.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
+        except service.ServiceError as error:
+            await self._refuse(error.code, error.message)
+            return
+        self.session_key, self.tab_id = session_key, str(tab.id)
+        self.group = events.tab_group(tab.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await db(service.tab_connected)(tab.id, +1)
+        # Joined the group before reading the snapshot: nothing can fall between the two; the
+        # page ignores numbered events at or below the snapshot's seq.
+        await self.send_json(await db(service.tab_snapshot)(tab.id))
+
+    async def _refuse(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": None})
+        await self.close(code=CLOSE_REFUSED)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await db(service.tab_connected)(self.tab_id, -1)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.tab_id is None:
+            return
+        if bytes_data is not None:
+            await self._error("invalid_message", "Binary frames are not accepted.")
+            return
+        if text_data is None or len(text_data) > MAX_FRAME:
+            await self._error("invalid_message", "The message is too large.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("invalid_message", "Messages must be JSON objects.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self._error("invalid_message", "Messages must be JSON objects with a type.")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: dict[str, Any], **kwargs: Any) -> None:
+        kind = content["type"]
+        ref = content.get("ref")
+        ref = ref if isinstance(ref, str) and len(ref) <= 100 else None
+        handler = {
+            "job.submit": self._submit,
+            "job.cancel": self._cancel,
+            "tab.resync": self._resync,
+            "ping": self._ping,
+        }.get(kind)
+        if handler is None:
+            await self._error("unknown_type", f"Unknown message type {kind[:50]!r}.", ref)
+            return
+        try:
+            await handler(content, ref)
+        except service.ServiceError as error:
+            await self._error(error.code, error.message, ref)
+
+    async def _submit(self, content: dict[str, Any], ref: str | None) -> None:
+        _, found = await db(service.submit_job)(
+            self.session_key, self.tab_id, content.get("workflow"), content.get("params") or {}, ref
+        )
+        await events.publish(found)
+        await events.nudge_relay("submit")
+
+    async def _cancel(self, content: dict[str, Any], ref: str | None) -> None:
+        result = await db(service.cancel_job)(self.session_key, content.get("job"))
+        await events.publish(result.events)
+        if result.needs_relay:
+            await events.nudge_relay("cancel", job=str(result.job.id))
+
+    async def _resync(self, content: dict[str, Any], ref: str | None) -> None:
+        await self.send_json(await db(service.tab_snapshot)(self.tab_id))
+
+    async def _ping(self, content: dict[str, Any], ref: str | None) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def _error(self, code: str, message: str, ref: str | None = None) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+
+    # Group events, forwarded as they are (payloads are built in jobs.events).
+    async def job_updated(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def lock_updated(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def job_progress(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def job_preview(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)

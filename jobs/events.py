@@ -1,0 +1,74 @@
+"""Messages pushed to a tab's group (SPEC §5) and how they are published.
+
+Service functions return the events of a state change instead of sending them, so the
+change commits first and the caller (sync view or async relay) publishes afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+RELAY_CHANNEL = "comfyweb.relay"
+
+Event = tuple[str, dict[str, Any]]
+
+
+def tab_group(tab_id: Any) -> str:
+    return f"tab.{tab_id}"
+
+
+def job_updated(tab_id: Any, job: dict[str, Any], seq: int, ref: str | None = None) -> Event:
+    message: dict[str, Any] = {"type": "job.updated", "job": job, "seq": seq}
+    if ref is not None:
+        message["ref"] = ref
+    return tab_group(tab_id), message
+
+
+def lock_updated(tab_id: Any, lock: dict[str, Any] | None, seq: int) -> Event:
+    return tab_group(tab_id), {"type": "lock.updated", "lock": lock, "seq": seq}
+
+
+def job_progress(tab_id: Any, job_id: Any, value: float, maximum: float, node: str | None) -> Event:
+    return tab_group(tab_id), {
+        "type": "job.progress",
+        "job": str(job_id),
+        "value": value,
+        "max": maximum,
+        "node": node,
+    }
+
+
+def job_preview(tab_id: Any, job_id: Any, data_url: str) -> Event:
+    return tab_group(tab_id), {"type": "job.preview", "job": str(job_id), "image": data_url}
+
+
+async def publish(events: list[Event]) -> None:
+    layer = get_channel_layer()
+    for group, message in events:
+        try:
+            await layer.group_send(group, message)
+        except Exception:  # a full or broken layer must not undo a committed change
+            log.exception("could not publish %s to %s", message.get("type"), group)
+
+
+def publish_sync(events: list[Event]) -> None:
+    if events:
+        async_to_sync(publish)(events)
+
+
+async def nudge_relay(reason: str, **data: Any) -> None:
+    """Wake the relay (it also polls the database, so a lost nudge only costs latency)."""
+    try:
+        await get_channel_layer().send(RELAY_CHANNEL, {"type": "relay.nudge", "reason": reason, **data})
+    except Exception:
+        log.warning("relay nudge %s not delivered; the relay's poll will pick it up", reason)
+
+
+def nudge_relay_sync(reason: str, **data: Any) -> None:
+    async_to_sync(nudge_relay)(reason, **data)

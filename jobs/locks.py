@@ -1,0 +1,73 @@
+"""Take and release a tab's server lock (SPEC §2.2, §2.3, §2.8).
+
+Every change is a conditional write inside a transaction, so that two processes racing on
+the same tab end with one lock, and a release never loses a job that just arrived.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from jobs.balancer import ServerLoad, pick_server
+from jobs.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
+
+
+class NoServerAvailable(Exception):
+    """No enabled, reachable server can take the tab's work right now."""
+
+
+def bump_seq(tab_id) -> int:
+    """Number the next state change of a tab (SPEC §5). Call inside the change's transaction."""
+    Tab.objects.filter(id=tab_id).update(seq=F("seq") + 1)
+    return Tab.objects.filter(id=tab_id).values_list("seq", flat=True).get()
+
+
+def server_loads() -> list[ServerLoad]:
+    """Usable servers with their outstanding ComfyWeb work, read in the caller's transaction."""
+    servers = (
+        Server.objects.filter(enabled=True)
+        .exclude(status=ServerStatus.OFFLINE)
+        .annotate(outstanding=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES)))
+    )
+    return [ServerLoad(s.id, s.name, s.outstanding, s.queue_remaining) for s in servers]
+
+
+def acquire(tab_id) -> tuple[Server, int | None]:
+    """The tab's locked server, taking a lock through the balancer when it has none.
+
+    Returns the server and, when a lock was taken now, the tab's new seq (for `lock.updated`).
+    """
+    with transaction.atomic():
+        tab = Tab.objects.select_for_update().get(id=tab_id)
+        if tab.server_id is not None:
+            return Server.objects.get(id=tab.server_id), None
+        choice = pick_server(server_loads())
+        if choice is None:
+            raise NoServerAvailable("No ComfyUI server is available right now.")
+        # Race: two dispatches of the same tab at once. Only the one that finds the tab still
+        # unlocked writes; the other re-reads and joins the winner's server.
+        won = Tab.objects.filter(id=tab_id, server__isnull=True).update(
+            server_id=choice.id, locked_at=timezone.now()
+        )
+        if not won:
+            tab.refresh_from_db()
+            return Server.objects.get(id=tab.server_id), None
+        return Server.objects.get(id=choice.id), bump_seq(tab_id)
+
+
+def release_if_idle(tab_id) -> int | None:
+    """Release the tab's lock if it has no active job; returns the new seq when released.
+
+    Race: a job submitted while its sibling completes. The filter requires that no active job
+    exists at the moment of the update, so a release can never strand a new pending job.
+    """
+    with transaction.atomic():
+        active = Job.objects.filter(tab=OuterRef("pk"), status__in=ACTIVE_STATUSES)
+        released = (
+            Tab.objects.filter(id=tab_id, server__isnull=False)
+            .exclude(Exists(active))
+            .update(server=None, locked_at=None)
+        )
+        return bump_seq(tab_id) if released else None

@@ -1,0 +1,96 @@
+"""Serve ComfyWeb with Daphne, with the relay on the same event loop.
+
+The in-memory channel layer does not cross processes or event loops, so in the embedded
+default (no REDIS_URL) the relay must live in the web process, on Daphne's own loop.
+Daphne does not send ASGI lifespan events, so the relay is started from its ready callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+
+from django.conf import settings
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.core.management.base import BaseCommand
+
+log = logging.getLogger("jobs.serve")
+
+
+class Command(BaseCommand):
+    help = "Serve the app with Daphne; runs the relay in-process unless REDIS_URL is set."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--simulators",
+            type=int,
+            default=None,
+            help="built-in simulators to start (default: 2 when COMFYUI_SERVERS is unset)",
+        )
+        parser.add_argument(
+            "--sim-delay",
+            type=float,
+            default=0.4,
+            help="seconds each simulated node takes, so progress is visible",
+        )
+        parser.add_argument("--relay", choices=["auto", "yes", "no"], default="auto")
+
+    def handle(self, *args, **options) -> None:
+        from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
+
+        from comfyweb.asgi import application
+        from jobs.pool import register_named, register_servers
+        from jobs.relay import Relay
+
+        if settings.COMFYUI_SERVERS:
+            register_servers(settings.COMFYUI_SERVERS)
+        count = options["simulators"]
+        if count is None:
+            count = 0 if settings.COMFYUI_SERVERS else 2
+        self._start_simulators(count, options["sim_delay"], register_named)
+
+        run_relay = options["relay"] == "yes" or (options["relay"] == "auto" and not settings.REDIS_URL)
+        tasks: list[asyncio.Task] = []
+
+        def ready() -> None:
+            if run_relay:
+                tasks.append(asyncio.get_event_loop().create_task(Relay().run()))
+            self.stdout.write(
+                f"ComfyWeb listening on http://{options['host']}:{options['port']}/"
+                f" (relay {'in process' if run_relay else 'separate'})"
+            )
+            self.stdout.flush()
+
+        DaphneServer(
+            application=ASGIStaticFilesHandler(application),
+            endpoints=[f"tcp:port={options['port']}:interface={options['host']}"],
+            ready_callable=ready,
+            signal_handlers=True,
+        ).run()
+
+    def _start_simulators(self, count: int, delay: float, register_named) -> None:
+        from jobs.simulators import free_port, start_simulator
+
+        processes = []
+        for number in range(1, count + 1):
+            port = free_port()
+            name = f"sim-{number}"
+            processes.append(
+                start_simulator(port, settings.DATA_DIR / "simulators" / name, delay=delay, name=name)
+            )
+            register_named(name, f"http://127.0.0.1:{port}")
+            self.stdout.write(f"started simulated ComfyUI {name} on http://127.0.0.1:{port}")
+
+        def stop() -> None:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(5)
+                except Exception:
+                    process.kill()
+
+        atexit.register(stop)

@@ -1,0 +1,36 @@
+"""The latest progress of running jobs, kept in memory by the relay (no DB write per frame).
+
+In the embedded default the relay shares the web process, so snapshots include live
+progress; with a separate relay process the snapshot shows none until the next frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_latest: dict[str, dict[str, Any]] = {}
+_queue_position: dict[str, int] = {}
+
+
+def record(job_id: Any, value: float, maximum: float, node: str | None) -> None:
+    _latest[str(job_id)] = {"value": value, "max": maximum, "node": node}
+
+
+def latest(job_id: Any) -> dict[str, Any] | None:
+    return _latest.get(str(job_id))
+
+
+def set_queue_position(job_id: Any, position: int | None) -> None:
+    if position is None:
+        _queue_position.pop(str(job_id), None)
+    else:
+        _queue_position[str(job_id)] = position
+
+
+def queue_position(job_id: Any) -> int | None:
+    return _queue_position.get(str(job_id))
+
+
+def forget(job_id: Any) -> None:
+    _latest.pop(str(job_id), None)
+    _queue_position.pop(str(job_id), None)

@@ -1,0 +1,54 @@
+"""One JOB and one lock shape for the API, the snapshot and the events (SPEC §4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from jobs import progress
+from jobs.models import Job, Output, Tab
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def output_dict(output: Output) -> dict[str, Any]:
+    return {
+        "url": reverse("output-file", args=[output.id]),
+        "filename": output.filename,
+        "width": output.width,
+        "height": output.height,
+        "kind": output.kind,
+    }
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    """The JOB of SPEC §4. Expects `server`, `workflow` and `outputs` to be loadable."""
+    return {
+        "id": str(job.id),
+        "tab": str(job.tab_id),
+        "workflow": job.workflow.slug,
+        "status": job.status,
+        "server": job.server.name if job.server_id else None,
+        "attempt": job.attempt,
+        "params": job.params,
+        "progress": progress.latest(job.id) if job.is_active else None,
+        "queue_position": progress.queue_position(job.id) if job.is_active else None,
+        "error": job.error,
+        "outputs": [output_dict(o) for o in job.outputs.all()],
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+    }
+
+
+def jobs_queryset():
+    return Job.objects.select_related("workflow", "server").prefetch_related("outputs")
+
+
+def lock_dict(tab: Tab) -> dict[str, Any] | None:
+    if tab.server_id is None:
+        return None
+    return {"server": tab.server.name, "since": _iso(tab.locked_at)}

@@ -1,0 +1,96 @@
+"""What the relay knows of one prompt in flight, folded from its ComfyUI frames.
+
+Plain state with no I/O, so the rules are tested directly: progress is nodes finished out of
+nodes to run, plus the running node's steps; the outcome is the success, error or interrupt
+frame before the terminal `executing` with `node: null` (PROTOCOL.md §3).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs.comfy import messages as m
+
+
+@dataclass
+class Tracked:
+    job_id: uuid.UUID
+    tab_id: uuid.UUID
+    attempt: int
+    nodes_total: int
+    cached: set[str] = field(default_factory=set)
+    finished: set[str] = field(default_factory=set)
+    current: str | None = None
+    step: tuple[float, float] | None = None  # (value, max) of the running node's steps
+    started: bool = False
+    outcome: str | None = None  # "success" | "error" | "interrupted"
+    error: dict[str, Any] | None = None
+    terminal: bool = False
+
+    @property
+    def prompt_id(self) -> str:
+        return str(self.job_id)
+
+    def progress(self) -> tuple[float, float, str | None]:
+        """(value, max, node): finished nodes of those to run, plus the running node's fraction."""
+        to_run = max(self.nodes_total - len(self.cached), 1)
+        done = len(self.finished - self.cached)
+        fraction = 0.0
+        if self.step and self.step[1] > 0 and self.current not in self.finished:
+            fraction = min(self.step[0] / self.step[1], 1.0)
+        return round(min(done + fraction, to_run), 3), float(to_run), self.current
+
+    def apply(self, event: m.Event) -> str | None:
+        """Fold one frame of this prompt in; returns what changed: "start", "progress",
+        "terminal" or None."""
+        if isinstance(event, m.ExecutionStart):
+            first, self.started = not self.started, True
+            return "start" if first else None
+        if isinstance(event, m.ExecutionCached):
+            self.cached.update(event.nodes)
+            self.finished.update(event.nodes)
+            return "progress"
+        if isinstance(event, m.Executing):
+            if event.is_terminal:
+                self.terminal = True
+                return "terminal"
+            if event.node is not None:
+                if self.current is not None and self.current != event.node:
+                    self.finished.add(self.current)
+                self.current, self.step = event.node, None
+                first, self.started = not self.started, True
+                return "start" if first else "progress"
+            return None
+        if isinstance(event, m.ProgressState):
+            for node_id, state in event.nodes.items():
+                if state.state == "finished":
+                    self.finished.add(node_id)
+                elif state.state == "running" and state.max and state.max > 1:
+                    self.current, self.step = node_id, (state.value, state.max)
+            return "progress"
+        if isinstance(event, m.Progress):
+            if event.node is not None:
+                self.current = event.node
+            self.step = (float(event.value), float(event.max))
+            return "progress"
+        if isinstance(event, m.ExecutionSuccess):
+            self.outcome = "success"
+        elif isinstance(event, m.ExecutionError):
+            self.outcome = "error"
+            self.error = execution_error(event)
+        elif isinstance(event, m.ExecutionInterrupted):
+            self.outcome = "interrupted"
+        return None
+
+
+def execution_error(event: m.ExecutionError) -> dict[str, Any]:
+    """The JOB `error` for a node that failed while running: node, exception type and message."""
+    node_type = f" ({event.node_type})" if event.node_type else ""
+    return {
+        "code": "execution_error",
+        "message": f"Node {event.node_id}{node_type} failed: {event.exception_type}: "
+        f"{event.exception_message}".strip(),
+        "node": event.node_id,
+    }

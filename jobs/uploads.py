@@ -1,0 +1,64 @@
+"""Accept an uploaded image: its type is what Pillow decodes, never its name or header."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+from django.conf import settings
+from PIL import Image
+
+from jobs import storage
+from jobs.models import Upload
+from jobs.service import ServiceError
+
+FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
+
+
+def accept_upload(session_key: str, data: bytes, original_name: str) -> Upload:
+    if not data:
+        raise ServiceError("invalid_upload", "The file is empty.")
+    if len(data) > settings.COMFYWEB_MAX_UPLOAD_BYTES:
+        raise ServiceError(
+            "upload_too_large",
+            f"The file is larger than {settings.COMFYWEB_MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
+            status=413,
+        )
+    width, height, kind = _decode(data)
+    name = storage.save_upload(data, FORMATS[kind])
+    return Upload.objects.create(
+        session_key=session_key,
+        file=name,
+        original_name=original_name[:255],
+        content_type=Image.MIME.get(kind, "application/octet-stream"),
+        width=width,
+        height=height,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _decode(data: bytes) -> tuple[int, int, str]:
+    limit = settings.COMFYWEB_MAX_UPLOAD_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                kind, width, height = image.format, image.width, image.height
+                if kind not in FORMATS:
+                    raise ServiceError(
+                        "invalid_upload", "Only PNG, JPEG, WebP, GIF and BMP images are accepted."
+                    )
+                if width * height > limit:
+                    raise ServiceError(
+                        "upload_too_large", f"The image has more than {limit:,} pixels.", status=413
+                    )
+                image.load()  # decode it whole: a truncated or corrupt file fails here
+    except ServiceError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ServiceError("upload_too_large", "The image is too large to decode.", status=413) from None
+    except Exception:
+        raise ServiceError("invalid_upload", "The file is not an image that can be read.") from None
+    return width, height, kind

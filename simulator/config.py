@@ -1,0 +1,20 @@
+"""Settings of one simulator instance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SimConfig:
+    """How to start a simulator. ``data_dir=None`` means a fresh temporary directory."""
+
+    host: str = "127.0.0.1"
+    port: int = 8188
+    data_dir: Path | None = None
+    delay: float = 0.0
+    name: str = "simulator"
+    # What the "die" fault does. The CLI exits the process; in-process tests stop the server.
+    on_die: Callable[[], None] | None = None

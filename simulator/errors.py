@@ -1,0 +1,78 @@
+"""How node failures look on the wire (execution_error), imitating ComfyUI's formatting.
+
+The traces trim tracebacks to their "File ..., line N, in fn" headers, so the simulator
+builds the same kind of list from the frames the real executor would have shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+_ELIDED = "    <source line elided by recorder>\n"
+
+# The executor frames above every node function in ComfyUI 0.3.64 (trace 05).
+_EXECUTOR_FRAMES = [
+    ("/opt/ComfyUI/execution.py", 496, "execute"),
+    ("/opt/ComfyUI/execution.py", 315, "get_output_data"),
+    ("/opt/ComfyUI/execution.py", 289, "_async_map_node_over_list"),
+    ("/opt/ComfyUI/execution.py", 277, "process_inputs"),
+]
+
+
+class InterruptProcessing(Exception):
+    """comfy.model_management.InterruptProcessingException."""
+
+
+def frame(path: str, line: int, function: str) -> str:
+    return f'  File "{path}", line {line}, in {function}\n{_ELIDED}'
+
+
+def node_traceback(source: tuple[str, int, str]) -> list[str]:
+    """Traceback of an exception raised inside a node function at ``source``."""
+    return [frame(*f) for f in [*_EXECUTOR_FRAMES, source]]
+
+
+def exception_type_name(ex: BaseException) -> str:
+    """full_type_name(): builtins are bare, others are module-qualified."""
+    module = type(ex).__module__
+    name = type(ex).__qualname__
+    return name if module in (None, "builtins") else f"{module}.{name}"
+
+
+def format_value(value: Any) -> Any:
+    """execution.py format_value: scalars as is, everything else through str()."""
+    if value is None or isinstance(value, int | float | bool | str):
+        return value
+    if isinstance(value, Image.Image):
+        return tensor_repr(value)
+    return str(value)
+
+
+def tensor_repr(image: Image.Image) -> str:
+    """str() of the torch tensor ComfyUI would hold: [1, H, W, C] (IMAGE) or [1, H, W] (MASK)."""
+    channels = len(image.getbands())
+    data = list(image.getdata())
+    width, height = image.size
+    if channels == 1:
+        rows: list[Any] = [[data[y * width + x] / 255 for x in range(width)] for y in range(height)]
+    else:
+        rows = [
+            [[c / 255 for c in data[y * width + x]] for x in range(width)] for y in range(height)
+        ]
+    numel = width * height * channels
+    return "tensor(" + _fmt([rows], 0, 4 if channels > 1 else 3, numel > 1000) + ")"
+
+
+def _fmt(values: list[Any], depth: int, ndim: int, summarize: bool) -> str:
+    if summarize and len(values) > 6:
+        shown: list[Any] = [*values[:3], ..., *values[-3:]]
+    else:
+        shown = list(values)
+    if depth == ndim - 1:
+        parts = [" ..." if v is ... else f"{v:.4f}" for v in shown]
+        return "[" + ", ".join(parts) + "]"
+    separator = "," + "\n" * (ndim - depth - 1) + " " * (7 + depth + 1)
+    parts = ["..." if v is ... else _fmt(v, depth + 1, ndim, summarize) for v in shown]
+    return "[" + separator.join(parts) + "]"

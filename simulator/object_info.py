@@ -1,0 +1,237 @@
+"""Node info as GET /object_info reports it.
+
+The entries of the real nodes are copied from trace 10 (ComfyUI 0.3.64); only LoadImage's
+file list is filled in at request time. SimSampler is the simulator's own node, shaped like
+the trace's TraceProbeSlow test node.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+REAL_NODES: dict[str, dict[str, Any]] = {
+    "LoadImage": {
+        "input": {"required": {"image": [[], {"image_upload": True}]}},
+        "input_order": {"required": ["image"]},
+        "output": ["IMAGE", "MASK"],
+        "output_is_list": [False, False],
+        "output_name": ["IMAGE", "MASK"],
+        "name": "LoadImage",
+        "display_name": "Load Image",
+        "description": "",
+        "python_module": "nodes",
+        "category": "image",
+        "output_node": False,
+    },
+    "ImageInvert": {
+        "input": {"required": {"image": ["IMAGE"]}},
+        "input_order": {"required": ["image"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "ImageInvert",
+        "display_name": "Invert Image",
+        "description": "",
+        "python_module": "nodes",
+        "category": "image",
+        "output_node": False,
+    },
+    "ImageBlur": {
+        "input": {
+            "required": {
+                "image": ["IMAGE", {}],
+                "blur_radius": ["INT", {"default": 1, "min": 1, "max": 31, "step": 1}],
+                "sigma": ["FLOAT", {"default": 1.0, "min": 0.1, "max": 10.0, "step": 0.1}],
+            }
+        },
+        "input_order": {"required": ["image", "blur_radius", "sigma"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "output_tooltips": [None],
+        "name": "ImageBlur",
+        "display_name": None,
+        "description": "",
+        "python_module": "comfy_extras.nodes_post_processing",
+        "category": "image/postprocessing",
+        "output_node": False,
+        "deprecated": False,
+        "experimental": False,
+        "api_node": False,
+    },
+    "ImageScaleBy": {
+        "input": {
+            "required": {
+                "image": ["IMAGE"],
+                "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]],
+                "scale_by": ["FLOAT", {"default": 1.0, "min": 0.01, "max": 8.0, "step": 0.01}],
+            }
+        },
+        "input_order": {"required": ["image", "upscale_method", "scale_by"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "ImageScaleBy",
+        "display_name": "Upscale Image By",
+        "description": "",
+        "python_module": "nodes",
+        "category": "image/upscaling",
+        "output_node": False,
+    },
+    "ImageScale": {
+        "input": {
+            "required": {
+                "image": ["IMAGE"],
+                "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]],
+                "width": ["INT", {"default": 512, "min": 0, "max": 16384, "step": 1}],
+                "height": ["INT", {"default": 512, "min": 0, "max": 16384, "step": 1}],
+                "crop": [["disabled", "center"]],
+            }
+        },
+        "input_order": {"required": ["image", "upscale_method", "width", "height", "crop"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "ImageScale",
+        "display_name": "Upscale Image",
+        "description": "",
+        "python_module": "nodes",
+        "category": "image/upscaling",
+        "output_node": False,
+    },
+    "SaveImage": {
+        "input": {
+            "required": {
+                "images": ["IMAGE", {"tooltip": "The images to save."}],
+                "filename_prefix": [
+                    "STRING",
+                    {
+                        "default": "ComfyUI",
+                        "tooltip": "The prefix for the file "
+                        "to save. This may "
+                        "include formatting "
+                        "information such as "
+                        "%date:yyyy-MM-dd% or "
+                        "%Empty Latent "
+                        "Image.width% to include "
+                        "values from nodes.",
+                    },
+                ],
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        },
+        "input_order": {
+            "required": ["images", "filename_prefix"],
+            "hidden": ["prompt", "extra_pnginfo"],
+        },
+        "output": [],
+        "output_is_list": [],
+        "output_name": [],
+        "name": "SaveImage",
+        "display_name": "Save Image",
+        "description": "Saves the input images to your ComfyUI output directory.",
+        "python_module": "nodes",
+        "category": "image",
+        "output_node": True,
+    },
+    "PreviewImage": {
+        "input": {
+            "required": {"images": ["IMAGE"]},
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        },
+        "input_order": {"required": ["images"], "hidden": ["prompt", "extra_pnginfo"]},
+        "output": [],
+        "output_is_list": [],
+        "output_name": [],
+        "name": "PreviewImage",
+        "display_name": "Preview Image",
+        "description": "Saves the input images to your ComfyUI output directory.",
+        "python_module": "nodes",
+        "category": "image",
+        "output_node": True,
+    },
+    "EmptyImage": {
+        "input": {
+            "required": {
+                "width": ["INT", {"default": 512, "min": 1, "max": 16384, "step": 1}],
+                "height": ["INT", {"default": 512, "min": 1, "max": 16384, "step": 1}],
+                "batch_size": ["INT", {"default": 1, "min": 1, "max": 4096}],
+                "color": [
+                    "INT",
+                    {"default": 0, "min": 0, "max": 16777215, "step": 1, "display": "color"},
+                ],
+            }
+        },
+        "input_order": {"required": ["width", "height", "batch_size", "color"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "EmptyImage",
+        "display_name": "EmptyImage",
+        "description": "",
+        "python_module": "nodes",
+        "category": "image",
+        "output_node": False,
+    },
+    "ImageToMask": {
+        "input": {"required": {"image": ["IMAGE"], "channel": [["red", "green", "blue", "alpha"]]}},
+        "input_order": {"required": ["image", "channel"]},
+        "output": ["MASK"],
+        "output_is_list": [False],
+        "output_name": ["MASK"],
+        "name": "ImageToMask",
+        "display_name": "Convert Image to Mask",
+        "description": "",
+        "python_module": "comfy_extras.nodes_mask",
+        "category": "mask",
+        "output_node": False,
+    },
+    "MaskToImage": {
+        "input": {"required": {"mask": ["MASK"]}},
+        "input_order": {"required": ["mask"]},
+        "output": ["IMAGE"],
+        "output_is_list": [False],
+        "output_name": ["IMAGE"],
+        "name": "MaskToImage",
+        "display_name": "Convert Mask to Image",
+        "description": "",
+        "python_module": "comfy_extras.nodes_mask",
+        "category": "mask",
+        "output_node": False,
+    },
+}
+
+SIM_SAMPLER: dict[str, Any] = {
+    "input": {
+        "required": {
+            "image": ["IMAGE"],
+            "steps": ["INT", {"default": 8, "min": 1, "max": 200}],
+            "seconds_per_step": ["FLOAT", {"default": 0.05, "min": 0.0, "max": 60.0, "step": 0.01}],
+        },
+        "optional": {"preview": ["BOOLEAN", {"default": True}]},
+    },
+    "input_order": {"required": ["image", "steps", "seconds_per_step"], "optional": ["preview"]},
+    "output": ["IMAGE"],
+    "output_is_list": [False],
+    "output_name": ["IMAGE"],
+    "name": "SimSampler",
+    "display_name": "Simulated Sampler (progress + previews)",
+    "description": "Sleeps per step, reports progress and previews, returns the image unchanged.",
+    "python_module": "custom_nodes.simulator",
+    "category": "testing",
+    "output_node": False,
+}
+
+
+def node_info(class_type: str, input_files: list[str]) -> dict[str, Any]:
+    """One entry of /object_info; a copy, so callers may not alter the table."""
+    info = copy.deepcopy(SIM_SAMPLER if class_type == "SimSampler" else REAL_NODES[class_type])
+    if class_type == "LoadImage":
+        info["input"]["required"]["image"][0] = list(input_files)
+    return info
+
+
+def input_types(class_type: str) -> dict[str, Any]:
+    """The `input` part, as INPUT_TYPES() would return it (used by validation)."""
+    return node_info(class_type, [])["input"]
