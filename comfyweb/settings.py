@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
 
 from comfyweb.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("COMFYWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as error:
+    raise ImproperlyConfigured(f"COMFYWEB_DATA_DIR {DATA_DIR} cannot be created: {error}") from error
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789")
@@ -66,7 +74,8 @@ DATABASES = {
         },
         # A file, as in production: shared-cache in-memory SQLite has table locks that ignore
         # the busy timeout, so concurrency tests would fail for the wrong reason.
-        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+        # One per test process, so two test runs at once never share a file.
+        "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"comfyweb-test-{os.getpid()}.sqlite3")},
     }
 }
 

@@ -17,7 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie
 
-from jobs import events, service
+from jobs import errors, events, service, tabs
 from jobs.models import Workflow
 from jobs.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.uploads import accept_upload
@@ -173,8 +173,8 @@ def error_response(
     return api.create_response(request, {"error": body}, status=status)
 
 
-@api.exception_handler(service.ServiceError)
-def _service_error(request: HttpRequest, exc: service.ServiceError) -> HttpResponse:
+@api.exception_handler(errors.ServiceError)
+def _service_error(request: HttpRequest, exc: errors.ServiceError) -> HttpResponse:
     return error_response(request, exc.status, exc.code, exc.message, exc.field)
 
 
@@ -250,7 +250,7 @@ def create_job(request: HttpRequest, body: JobIn):
 def list_jobs(request: HttpRequest, tab: str | None = None):
     query = jobs_queryset().filter(session_key=_session(request))
     if tab:
-        query = query.filter(tab_id=service.parse_uuid(tab, "tab"))
+        query = query.filter(tab_id=errors.parse_uuid(tab, "tab"))
     return {"jobs": [job_dict(j) for j in query[:500]]}
 
 
@@ -284,6 +284,6 @@ def delete_job(request: HttpRequest, job_id: str):
 
 @api.get("/tabs/{tab_id}/", response=_ok(200, TabOut), tags=["tabs"])
 def get_tab(request: HttpRequest, tab_id: str):
-    tab = service.owned_tab(tab_id, _session(request))
+    tab = tabs.owned_tab(tab_id, _session(request))
     jobs = [job_dict(j) for j in jobs_queryset().filter(tab=tab)]
     return {"tab": tab.id, "lock": lock_dict(tab), "jobs": jobs}

@@ -7,12 +7,13 @@ the page sends and hands it to the service; it decides nothing itself.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from jobs import events, service
+from jobs import errors, events, service, tabs
 
 db = database_sync_to_async
 
@@ -23,6 +24,7 @@ MAX_FRAME = 64 * 1024
 class TabConsumer(AsyncJsonWebsocketConsumer):
     tab_id: str | None = None
     group: str | None = None
+    _last_heartbeat = 0.0
 
     async def connect(self) -> None:
         session = self.scope.get("session")
@@ -32,17 +34,17 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse("no_session", "Open the app page first: it starts your session.")
             return
         try:
-            tab = await db(service.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
-        except service.ServiceError as error:
+            tab = await db(tabs.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
+        except errors.ServiceError as error:
             await self._refuse(error.code, error.message)
             return
         self.session_key, self.tab_id = session_key, str(tab.id)
         self.group = events.tab_group(tab.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await db(service.tab_connected)(tab.id, +1)
+        await db(tabs.tab_connected)(tab.id, +1)
         # Joined the group before reading the snapshot: nothing can fall between the two; the
         # page ignores numbered events at or below the snapshot's seq.
-        await self.send_json(await db(service.tab_snapshot)(tab.id))
+        await self.send_json(await db(tabs.tab_snapshot)(tab.id))
 
     async def _refuse(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": None})
@@ -51,7 +53,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-            await db(service.tab_connected)(self.tab_id, -1)
+            await db(tabs.tab_connected)(self.tab_id, -1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.tab_id is None:
@@ -87,7 +89,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             await handler(content, ref)
-        except service.ServiceError as error:
+        except errors.ServiceError as error:
             await self._error(error.code, error.message, ref)
 
     async def _submit(self, content: dict[str, Any], ref: str | None) -> None:
@@ -104,9 +106,13 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             await events.nudge_relay("cancel", job=str(result.job.id))
 
     async def _resync(self, content: dict[str, Any], ref: str | None) -> None:
-        await self.send_json(await db(service.tab_snapshot)(self.tab_id))
+        await self.send_json(await db(tabs.tab_snapshot)(self.tab_id))
 
     async def _ping(self, content: dict[str, Any], ref: str | None) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat >= tabs.HEARTBEAT:
+            self._last_heartbeat = now
+            await db(tabs.tab_heartbeat)(self.tab_id)
         await self.send_json({"type": "pong"})
 
     async def _error(self, code: str, message: str, ref: str | None = None) -> None:

@@ -25,11 +25,16 @@ def bump_seq(tab_id) -> int:
 
 
 def server_loads() -> list[ServerLoad]:
-    """Usable servers with their outstanding ComfyWeb work, read in the caller's transaction."""
-    servers = (
-        Server.objects.filter(enabled=True)
-        .exclude(status=ServerStatus.OFFLINE)
-        .annotate(outstanding=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES)))
+    """Usable servers with their outstanding ComfyWeb work, read in the caller's transaction.
+
+    Race: two tabs taking a lock at the same moment would both count the same load and pile
+    onto one server. Locking the candidate rows first makes the second wait for the first's
+    commit and count its job (SQLite's IMMEDIATE transactions serialize writers anyway).
+    """
+    usable = Server.objects.filter(enabled=True).exclude(status=ServerStatus.OFFLINE)
+    ids = list(usable.select_for_update().order_by("id").values_list("id", flat=True))
+    servers = Server.objects.filter(id__in=ids).annotate(
+        outstanding=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES))
     )
     return [ServerLoad(s.id, s.name, s.outstanding, s.queue_remaining) for s in servers]
 

@@ -82,7 +82,9 @@ class Tab(models.Model):
     seq = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now_add=True)
+    # Open sockets of this tab across processes; with last_seen, tells a closed tab apart.
     connected = models.IntegerField(default=0)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return str(self.id)

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import events, service
+from jobs import attempts, events, tabs
 from jobs.comfy import ComfyError
 from jobs.locks import NoServerAvailable
 from jobs.models import Job, Server
@@ -26,6 +26,8 @@ from jobs.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
+
+HOUSEKEEPING_EVERY = 10.0
 
 # What /healthz reports of an in-process relay.
 STATE: dict[str, Any] = {"running": False, "last_poll": None}
@@ -46,6 +48,7 @@ class Relay:
         self._dispatching: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._next_housekeeping = 0.0
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -68,8 +71,17 @@ class Relay:
         try:
             await self.sync_servers()
             await self.dispatch_pending()
+            if time.monotonic() >= self._next_housekeeping:
+                self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
+                await self.housekeeping()
         except Exception:
             log.exception("relay step failed")
+
+    async def housekeeping(self) -> None:
+        """Slow periodic work: clean up tabs that have been gone for the grace period."""
+        closed = await db(tabs.close_gone_tabs)(settings.COMFYWEB_TAB_GRACE)
+        if closed:
+            log.info("cleaned up %d closed tabs", closed)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -94,7 +106,7 @@ class Relay:
             self.watchers[server_id] = watcher
 
     async def dispatch_pending(self) -> None:
-        for job_id in await db(service.pending_job_ids)():
+        for job_id in await db(attempts.pending_job_ids)():
             if job_id not in self._dispatching:
                 self._dispatching.add(job_id)
                 self._spawn(self.dispatch(job_id))
@@ -103,7 +115,7 @@ class Relay:
         """Start one attempt of a pending job on its tab's server."""
         try:
             try:
-                ticket, found = await db(service.start_attempt)(job_id)
+                ticket, found = await db(attempts.start_attempt)(job_id)
             except NoServerAvailable:
                 return  # it stays pending; the next poll tries again
             await events.publish(found)

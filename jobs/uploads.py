@@ -10,8 +10,8 @@ from django.conf import settings
 from PIL import Image
 
 from jobs import storage
+from jobs.errors import ServiceError
 from jobs.models import Upload
-from jobs.service import ServiceError
 
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 

@@ -19,7 +19,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from PIL import Image
 
-from jobs import events, progress, service, storage
+from jobs import attempts, errors, events, health, progress, storage
 from jobs.comfy import (
     ComfyClient,
     ComfyError,
@@ -81,7 +81,7 @@ class ServerWatcher:
                 async with ComfySocket(self.client.ws_url(self.client_id)) as sock:
                     delay = 0.5
                     self.connected.set()
-                    await db(service.set_server_health)(self.server_id, online=True)
+                    await db(health.set_server_health)(self.server_id, online=True)
                     self._spawn(self.reconcile())
                     async for event in sock:
                         await self.handle(event)
@@ -91,7 +91,7 @@ class ServerWatcher:
             except (ComfyError, OSError) as error:
                 self.connected.clear()
                 log.info("server %s unreachable: %s", self.name, error)
-                await db(service.set_server_health)(self.server_id, online=False, error=str(error))
+                await db(health.set_server_health)(self.server_id, online=False, error=str(error))
             except Exception:
                 self.connected.clear()
                 log.exception("watcher of %s failed; restarting", self.name)
@@ -105,14 +105,14 @@ class ServerWatcher:
 
     # --- dispatch -----------------------------------------------------------------------
 
-    async def submit(self, ticket: service.Ticket) -> None:
+    async def submit(self, ticket: attempts.Ticket) -> None:
         """Upload the attempt's inputs and queue its prompt, all on this server."""
         pid = str(ticket.job_id)
         self.tracked[pid] = Tracked(ticket.job_id, ticket.tab_id, ticket.attempt, len(ticket.graph))
         try:
             names = {}
             for param, upload_id in image_params(ticket.params_spec, ticket.values).items():
-                upload = await db(service.upload_for)(upload_id)
+                upload = await db(attempts.upload_for)(upload_id)
                 data = await db(storage.read_bytes)(upload.file)
                 extension = upload.file.rsplit(".", 1)[-1]
                 # Named by content: identical bytes dedupe on the server, different never clash.
@@ -126,10 +126,12 @@ class ServerWatcher:
             return
         except ComfyUnavailable as error:
             self.tracked.pop(pid, None)
-            await db(service.set_server_health)(self.server_id, online=False, error=str(error))
-            await events.publish(await db(service.back_to_pending)(ticket.job_id, ticket.attempt, str(error)))
+            await db(health.set_server_health)(self.server_id, online=False, error=str(error))
+            await events.publish(
+                await db(attempts.back_to_pending)(ticket.job_id, ticket.attempt, str(error))
+            )
             return
-        except (ComfyError, service.ServiceError, ValueError) as error:
+        except (ComfyError, errors.ServiceError, ValueError) as error:
             self.tracked.pop(pid, None)
             await self._finish(
                 ticket,
@@ -148,12 +150,12 @@ class ServerWatcher:
                 ticket, JobStatus.FAILED, error={"code": "invalid_prompt", "message": message, "node": first}
             )
             return
-        await events.publish(await db(service.mark_queued)(ticket.job_id, ticket.attempt, queued.number))
-        if await db(service.is_cancel_requested)(ticket.job_id):
+        await events.publish(await db(attempts.mark_queued)(ticket.job_id, ticket.attempt, queued.number))
+        if await db(attempts.is_cancel_requested)(ticket.job_id):
             await self.cancel(ticket.job_id)
 
-    async def _finish(self, ticket: service.Ticket, status: str, **kwargs: Any) -> None:
-        await events.publish(await db(service.finish)(ticket.job_id, ticket.attempt, status, **kwargs))
+    async def _finish(self, ticket: attempts.Ticket, status: str, **kwargs: Any) -> None:
+        await events.publish(await db(attempts.finish)(ticket.job_id, ticket.attempt, status, **kwargs))
 
     async def cancel(self, job_id: uuid.UUID) -> None:
         """Cancel a prompt of this server without touching anyone else's (SPEC §2.7).
@@ -174,7 +176,7 @@ class ServerWatcher:
         tracked = self.tracked.pop(pid, None)
         attempt = tracked.attempt if tracked else await db(_attempt_of)(job_id)
         cancelled = {"code": "cancelled", "message": "Cancelled while queued.", "node": None}
-        await events.publish(await db(service.finish)(job_id, attempt, JobStatus.CANCELLED, error=cancelled))
+        await events.publish(await db(attempts.finish)(job_id, attempt, JobStatus.CANCELLED, error=cancelled))
 
     # --- frames -------------------------------------------------------------------------
 
@@ -191,7 +193,7 @@ class ServerWatcher:
             return  # not ours: another client's prompt, or a frame without prompt_id
         change = tracked.apply(event)
         if change == "start":
-            await events.publish(await db(service.mark_running)(tracked.job_id, tracked.attempt))
+            await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
             self._publish_progress(tracked)
         elif change == "progress":
             self._last_preview_prompt = pid
@@ -238,17 +240,17 @@ class ServerWatcher:
             outcome = tracked.outcome or entry.outcome
             if outcome == "success":
                 outputs = await self._download(tracked.job_id, entry)
-                result = await db(service.finish)(
+                result = await db(attempts.finish)(
                     tracked.job_id, tracked.attempt, JobStatus.SUCCEEDED, outputs=outputs
                 )
             elif outcome == "interrupted":
                 cancelled = {"code": "cancelled", "message": "Cancelled while running.", "node": None}
-                result = await db(service.finish)(
+                result = await db(attempts.finish)(
                     tracked.job_id, tracked.attempt, JobStatus.CANCELLED, error=cancelled
                 )
             else:
                 error = tracked.error or _history_error(entry)
-                result = await db(service.finish)(
+                result = await db(attempts.finish)(
                     tracked.job_id, tracked.attempt, JobStatus.FAILED, error=error
                 )
             self.tracked.pop(pid, None)
@@ -258,8 +260,8 @@ class ServerWatcher:
         finally:
             self._completing.discard(pid)
 
-    async def _download(self, job_id: uuid.UUID, entry) -> list[service.StoredOutput]:
-        stored: list[service.StoredOutput] = []
+    async def _download(self, job_id: uuid.UUID, entry) -> list[attempts.StoredOutput]:
+        stored: list[attempts.StoredOutput] = []
         counters: dict[str, int] = {}
         for image in entry.images():
             data = await self.client.view(image.filename, image.subfolder, image.type)
@@ -268,7 +270,7 @@ class ServerWatcher:
             width, height, content_type, extension = _describe_image(data)
             name = await db(storage.save_output)(job_id, image.node_id, index, data, extension)
             stored.append(
-                service.StoredOutput(
+                attempts.StoredOutput(
                     node_id=image.node_id,
                     index=index,
                     file=name,
@@ -307,7 +309,7 @@ class ServerWatcher:
                 else:
                     self.tracked.pop(pid, None)
                     reason = "The prompt vanished from its server; trying again."
-                    await events.publish(await db(service.back_to_pending)(job_id, attempt, reason))
+                    await events.publish(await db(attempts.back_to_pending)(job_id, attempt, reason))
         except ComfyError as error:
             log.warning("reconciling %s failed: %s", self.name, error)
 

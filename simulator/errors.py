@@ -53,14 +53,12 @@ def format_value(value: Any) -> Any:
 def tensor_repr(image: Image.Image) -> str:
     """str() of the torch tensor ComfyUI would hold: [1, H, W, C] (IMAGE) or [1, H, W] (MASK)."""
     channels = len(image.getbands())
-    data = list(image.getdata())
+    data = list(image.get_flattened_data() if hasattr(image, "get_flattened_data") else image.getdata())
     width, height = image.size
     if channels == 1:
         rows: list[Any] = [[data[y * width + x] / 255 for x in range(width)] for y in range(height)]
     else:
-        rows = [
-            [[c / 255 for c in data[y * width + x]] for x in range(width)] for y in range(height)
-        ]
+        rows = [[[c / 255 for c in data[y * width + x]] for x in range(width)] for y in range(height)]
     numel = width * height * channels
     return "tensor(" + _fmt([rows], 0, 4 if channels > 1 else 3, numel > 1000) + ")"
 

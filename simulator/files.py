@@ -125,7 +125,7 @@ class Storage:
 
 
 def split_annotation(name: str) -> tuple[str, str | None]:
-    """"x.png [output]" -> ("x.png", "output"), as folder_paths.annotated_filepath."""
+    """ "x.png [output]" -> ("x.png", "output"), as folder_paths.annotated_filepath."""
     for tag, dir_type in (("[output]", "output"), ("[input]", "input"), ("[temp]", "temp")):
         if name.endswith(tag):
             return name[: -len(tag) - 1], dir_type

@@ -1,15 +1,13 @@
 """Fixtures for the ComfyUI client tests.
 
-The recorded traces of a real ComfyUI 0.3.64 (/work/shared/comfyui/PROTOCOL.md) are
-the source of truth for wire shapes. They are looked up in $COMFYUI_TRACES, then
-tests/data/comfyui/traces, then /work/shared/comfyui/traces. Everything is offered
+The recorded traces of a real ComfyUI 0.3.64 (../shared/comfyui/PROTOCOL.md) are
+the source of truth for wire shapes (found through tests.paths). Everything is offered
 as fixtures (and a ``trace_name`` parametrization) so no test imports this file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from functools import cache
 from pathlib import Path
@@ -19,32 +17,15 @@ import httpx
 import pytest
 
 from jobs.comfy import ComfyClient
+from tests.paths import traces_dir
 
 BASE_URL = "http://comfy-1.test:8188"
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def _traces_dir() -> Path | None:
-    candidates = [
-        os.environ.get("COMFYUI_TRACES", ""),
-        str(Path(__file__).resolve().parents[1] / "data" / "comfyui" / "traces"),
-        "/work/shared/comfyui/traces",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate, "01-invert-success.json").is_file():
-            return Path(candidate)
-    return None
-
-
 def _require_traces() -> Path:
-    directory = _traces_dir()
-    if directory is None:
-        message = "ComfyUI traces not found; set COMFYUI_TRACES"
-        if os.environ.get("CI") == "true":
-            raise FileNotFoundError(message)
-        pytest.skip(message)
-    return directory
+    return traces_dir()
 
 
 class Traces:
@@ -108,10 +89,8 @@ class Recorder:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``trace_name`` runs a test once per trace file."""
     if "trace_name" in metafunc.fixturenames:
-        directory = _traces_dir()
-        names = sorted(p.name for p in directory.glob("*.json")) if directory else []
-        # With no traces, one None case runs; its ``traces`` fixture then skips (or fails under CI).
-        metafunc.parametrize("trace_name", names or [None])
+        names = sorted(p.name for p in traces_dir().glob("*.json"))
+        metafunc.parametrize("trace_name", names)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import uuid
 from typing import Any
 
@@ -16,13 +15,7 @@ import pytest
 from PIL import Image
 
 from jobs.comfy import ComfyClient, ComfySocket, Executing, ExecutionStart, ExecutionSuccess
-
-try:
-    from simulator.testing import running_simulator
-except ImportError:  # the simulator is built in parallel
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("simulator.testing is not available", allow_module_level=True)
+from simulator.testing import running_simulator
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from jobs import locks, service
+from jobs import attempts, locks, service
 from jobs.models import Job, JobStatus, Tab
 from tests.factories import make_server, make_tab, make_upload
 
@@ -77,7 +77,7 @@ def test_concurrent_dispatches_of_one_tab_bind_one_server(alice):
 
     def dispatch(job_id):
         try:
-            ticket, _ = service.start_attempt(job_id)
+            ticket, _ = attempts.start_attempt(job_id)
             results.append(ticket.server_id)
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs import service
+from jobs import attempts, errors, service, tabs
 from jobs.models import Attempt, Job, JobStatus, Output, Tab
 from tests.factories import make_server, make_tab, make_upload
 
@@ -26,19 +26,19 @@ def test_submit_stores_a_pending_job_and_numbers_the_event(alice):
 
 def test_tab_id_is_bound_to_its_first_session(alice, bob):
     tab = make_tab(alice)
-    with pytest.raises(service.Forbidden):
-        service.claim_tab(tab.id, bob)
+    with pytest.raises(errors.Forbidden):
+        tabs.claim_tab(tab.id, bob)
 
 
 def test_foreign_upload_is_refused(alice, bob):
     upload = make_upload(bob)
-    with pytest.raises(service.ServiceError) as error:
+    with pytest.raises(errors.ServiceError) as error:
         service.submit_job(alice, make_tab(alice).id, "invert", {"image": str(upload.id)})
     assert error.value.field == "image"
 
 
 def test_unknown_workflow_is_refused(alice):
-    with pytest.raises(service.ServiceError) as error:
+    with pytest.raises(errors.ServiceError) as error:
         service.submit_job(alice, make_tab(alice).id, "nope", {})
     assert error.value.code == "unknown_workflow"
 
@@ -48,7 +48,7 @@ def test_active_job_limit_per_tab(alice, settings):
     tab = make_tab(alice)
     submit(alice, tab.id)
     submit(alice, tab.id)
-    with pytest.raises(service.ServiceError) as error:
+    with pytest.raises(errors.ServiceError) as error:
         submit(alice, tab.id)
     assert error.value.status == 429
 
@@ -56,16 +56,16 @@ def test_active_job_limit_per_tab(alice, settings):
 def test_attempt_life_cycle_to_success_releases_the_lock(alice):
     server = make_server()
     job, _ = submit(alice)
-    ticket, found = service.start_attempt(job.id)
+    ticket, found = attempts.start_attempt(job.id)
     assert ticket.server_url == server.url and ticket.attempt == 1
     assert [m["type"] for _, m in found] == ["lock.updated", "job.updated"]
     assert [m["seq"] for _, m in found] == [2, 3]
-    service.mark_queued(job.id, 1, 0)
-    service.mark_running(job.id, 1)
-    output = service.StoredOutput(
+    attempts.mark_queued(job.id, 1, 0)
+    attempts.mark_running(job.id, 1)
+    output = attempts.StoredOutput(
         "3", 0, "outputs/x/3_0.png", "invert_00001_.png", "output", "image/png", 8, 8
     )
-    found = service.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output])
+    found = attempts.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output])
     assert [m["type"] for _, m in found] == ["job.updated", "lock.updated"]
     assert found[1][1]["lock"] is None
     assert Tab.objects.get(id=job.tab_id).server is None
@@ -75,20 +75,20 @@ def test_attempt_life_cycle_to_success_releases_the_lock(alice):
 def test_completion_is_idempotent(alice):
     make_server()
     job, _ = submit(alice)
-    service.start_attempt(job.id)
-    output = service.StoredOutput("3", 0, "outputs/x/3_0.png", "a.png", "output", "image/png", 8, 8)
-    assert service.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output])
-    assert service.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output]) == []
+    attempts.start_attempt(job.id)
+    output = attempts.StoredOutput("3", 0, "outputs/x/3_0.png", "a.png", "output", "image/png", 8, 8)
+    assert attempts.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output])
+    assert attempts.finish(job.id, 1, JobStatus.SUCCEEDED, outputs=[output]) == []
     assert Output.objects.filter(job=job).count() == 1
 
 
 def test_stale_attempt_cannot_finish_a_newer_one(alice):
     make_server()
     job, _ = submit(alice)
-    service.start_attempt(job.id)
-    service.back_to_pending(job.id, 1, "server restarted")
-    service.start_attempt(job.id)
-    assert service.finish(job.id, 1, JobStatus.FAILED) == []
+    attempts.start_attempt(job.id)
+    attempts.back_to_pending(job.id, 1, "server restarted")
+    attempts.start_attempt(job.id)
+    assert attempts.finish(job.id, 1, JobStatus.FAILED) == []
     assert Job.objects.get(id=job.id).status == JobStatus.PENDING
 
 
@@ -101,8 +101,8 @@ def test_cancel_pending_job_is_immediate(alice):
 def test_cancel_queued_job_goes_through_the_relay(alice):
     make_server()
     job, _ = submit(alice)
-    service.start_attempt(job.id)
-    service.mark_queued(job.id, 1, 0)
+    attempts.start_attempt(job.id)
+    attempts.mark_queued(job.id, 1, 0)
     result = service.cancel_job(alice, job.id)
     assert result.needs_relay and result.job.status == JobStatus.QUEUED
     assert Job.objects.get(id=job.id).cancel_requested
@@ -110,12 +110,12 @@ def test_cancel_queued_job_goes_through_the_relay(alice):
 
 def test_other_session_cannot_see_or_cancel(alice, bob):
     job, _ = submit(alice)
-    with pytest.raises(service.NotFound):
+    with pytest.raises(errors.NotFound):
         service.cancel_job(bob, job.id)
 
 
 def test_snapshot_is_current_to_its_seq(alice):
     job, _ = submit(alice)
-    snapshot = service.tab_snapshot(job.tab_id)
+    snapshot = tabs.tab_snapshot(job.tab_id)
     assert snapshot["seq"] == 1 and snapshot["lock"] is None
     assert [j["id"] for j in snapshot["jobs"]] == [str(job.id)]

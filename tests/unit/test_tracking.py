@@ -2,12 +2,12 @@
 
 import json
 import uuid
-from pathlib import Path
 
 from jobs.comfy import parse_text
 from jobs.tracking import Tracked
+from tests.paths import traces_dir
 
-TRACES = Path(__file__).resolve().parents[2].parent / "shared" / "comfyui" / "traces"
+TRACES = traces_dir()
 
 
 def frames(trace: str, prompt_id: str):

@@ -1,0 +1,191 @@
+"""The relay's side of a job's life cycle: attempts bound to one server, from dispatch to end.
+
+Every transition is a conditional update on (job, attempt, expected status), so a late or
+repeated message for an old attempt, or a second relay, can never move a job twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs import events, locks, progress
+from jobs.changes import job_event, release_events
+from jobs.events import Event
+from jobs.models import ACTIVE_STATUSES, Attempt, Job, JobStatus, Output, Tab, Upload
+from jobs.serializers import lock_dict
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One attempt of one job, bound to one server: all its calls go to `server_url`."""
+
+    job_id: uuid.UUID
+    tab_id: uuid.UUID
+    attempt: int
+    server_id: int
+    server_url: str
+    graph: dict[str, Any]
+    params_spec: list[dict[str, Any]]
+    values: dict[str, Any]
+
+
+def pending_job_ids(limit: int = 100) -> list[uuid.UUID]:
+    return list(
+        Job.objects.filter(status=JobStatus.PENDING, server__isnull=True)
+        .order_by("created_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
+    """Bind a pending job to its tab's server (taking the lock if needed) as a new attempt."""
+    found: list[Event] = []
+    with transaction.atomic():
+        job = Job.objects.select_related("workflow").filter(id=job_id).first()
+        if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
+            return None, []
+        server, lock_seq = locks.acquire(job.tab_id)
+        number = job.attempt + 1
+        # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
+        won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
+            server=server, attempt=number
+        )
+        if not won:
+            return None, []
+        Attempt.objects.create(job=job, number=number, server=server)
+        if lock_seq is not None:
+            tab = Tab.objects.select_related("server").get(id=job.tab_id)
+            found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
+        found.append(job_event(job))
+        ticket = Ticket(
+            job_id=job.id,
+            tab_id=job.tab_id,
+            attempt=number,
+            server_id=server.id,
+            server_url=server.url,
+            graph=job.workflow.graph,
+            params_spec=job.workflow.params,
+            values=job.params,
+        )
+    return ticket, found
+
+
+def upload_for(upload_id: Any) -> Upload:
+    return Upload.objects.get(id=upload_id)
+
+
+def _advance(
+    ticket_job: Any, attempt: int, status: str, from_statuses: tuple[str, ...], **fields: Any
+) -> list[Event]:
+    with transaction.atomic():
+        moved = Job.objects.filter(id=ticket_job, attempt=attempt, status__in=from_statuses).update(
+            status=status, **fields
+        )
+        if not moved:
+            return []
+        Attempt.objects.filter(job_id=ticket_job, number=attempt).update(status=status)
+        return [job_event(Job.objects.get(id=ticket_job))]
+
+
+def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[Event]:
+    Attempt.objects.filter(job_id=job_id, number=attempt).update(prompt_number=prompt_number)
+    return _advance(job_id, attempt, JobStatus.QUEUED, (JobStatus.PENDING,))
+
+
+def mark_running(job_id: Any, attempt: int) -> list[Event]:
+    return _advance(
+        job_id, attempt, JobStatus.RUNNING, (JobStatus.PENDING, JobStatus.QUEUED), started_at=timezone.now()
+    )
+
+
+def is_cancel_requested(job_id: Any) -> bool:
+    return Job.objects.filter(id=job_id, cancel_requested=True).exists()
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    node_id: str
+    index: int
+    file: str
+    filename: str
+    kind: str
+    content_type: str
+    width: int | None
+    height: int | None
+
+
+def finish(
+    job_id: Any,
+    attempt: int,
+    status: str,
+    *,
+    outputs: list[StoredOutput] = (),  # type: ignore[assignment]
+    error: dict[str, Any] | None = None,
+) -> list[Event]:
+    """End an attempt and its job, once (SPEC §2.6), then release the tab's lock if idle.
+
+    Race: a completion from the socket and one from a reconciliation, or two relays. Only the
+    first conditional update moves the job; the second finds it finished and adds nothing.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Job.objects.filter(id=job_id, attempt=attempt, status__in=ACTIVE_STATUSES).update(
+            status=status, finished_at=now, error=error
+        )
+        if not moved:
+            return []
+        Attempt.objects.filter(job_id=job_id, number=attempt).update(
+            status=status, finished_at=now, error=error
+        )
+        for out in outputs:
+            Output.objects.get_or_create(
+                job_id=job_id,
+                node_id=out.node_id,
+                index=out.index,
+                defaults={
+                    "file": out.file,
+                    "filename": out.filename,
+                    "kind": out.kind,
+                    "content_type": out.content_type,
+                    "width": out.width,
+                    "height": out.height,
+                },
+            )
+        job = Job.objects.get(id=job_id)
+        found = [job_event(job)]
+    progress.forget(job_id)
+    return found + release_events(job.tab_id)
+
+
+def back_to_pending(job_id: Any, attempt: int, reason: str) -> list[Event]:
+    """An attempt that did not reach its server's queue, or vanished from it (the server
+    restarted): the job waits as pending for a new attempt.
+
+    The tab keeps its lock (SPEC §2.4), so the next attempt goes to the same server.
+    """
+    with transaction.atomic():
+        moved = Job.objects.filter(id=job_id, attempt=attempt, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.PENDING, server=None
+        )
+        if not moved:
+            return []
+        Attempt.objects.filter(job_id=job_id, number=attempt).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error={"code": "unreachable", "message": reason},
+        )
+        return [job_event(Job.objects.get(id=job_id))]
+
+
+def active_attempts_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, str]]:
+    """(job, tab, attempt, status) of every job placed on a server and not finished."""
+    return list(
+        Job.objects.filter(server_id=server_id, status__in=ACTIVE_STATUSES).values_list(
+            "id", "tab_id", "attempt", "status"
+        )
+    )

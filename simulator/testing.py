@@ -1,0 +1,93 @@
+"""In-process simulator for tests.
+
+    async with running_simulator(delay=0.0) as sim:
+        sim.url        # http://127.0.0.1:<free port>
+        sim.ws_url("client-1")
+        await sim.set_faults(http_500=True)
+
+The "die" fault stops this server (listener and sockets) instead of exiting the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from simulator.app import SIM, Simulator, create_app
+from simulator.config import SimConfig
+
+
+@dataclass
+class RunningSimulator:
+    """A started simulator: its URL, its state object and a few control helpers."""
+
+    url: str
+    port: int
+    app: web.Application
+    runner: web.AppRunner
+    _dead: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def sim(self) -> Simulator:
+        return self.app[SIM]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.sim.storage.root
+
+    def ws_url(self, client_id: str | None = None, api: bool = False) -> str:
+        base = self.url.replace("http://", "ws://") + ("/api/ws" if api else "/ws")
+        return base if client_id is None else f"{base}?clientId={client_id}"
+
+    async def set_faults(self, **faults: Any) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.url}/_sim/faults", json=faults) as r,
+        ):
+            r.raise_for_status()
+            return await r.json()
+
+    async def reset(self) -> None:
+        async with aiohttp.ClientSession() as session, session.post(f"{self.url}/_sim/reset") as r:
+            r.raise_for_status()
+
+    async def wait_dead(self, timeout: float = 5.0) -> None:
+        """After the "die" fault: wait until the server is down."""
+        await asyncio.wait_for(self._dead.wait(), timeout)
+
+
+@asynccontextmanager
+async def running_simulator(
+    delay: float = 0.0, *, data_dir: Path | None = None, name: str = "sim", host: str = "127.0.0.1"
+) -> AsyncIterator[RunningSimulator]:
+    """Start a simulator on a free port in this event loop; stop it on exit."""
+    config = SimConfig(host=host, port=0, data_dir=data_dir, delay=delay, name=name)
+    app = create_app(config)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets
+    port = server.sockets[0].getsockname()[1]
+    config.port = port
+    running = RunningSimulator(url=f"http://{host}:{port}", port=port, app=app, runner=runner)
+
+    async def die() -> None:
+        # Closes the listener and every open connection, like a crashed process.
+        await runner.cleanup()
+        running._dead.set()
+
+    config.on_die = lambda: asyncio.get_running_loop().create_task(die()) and None
+    try:
+        yield running
+    finally:
+        if not running._dead.is_set():
+            await runner.cleanup()

@@ -1,0 +1,113 @@
+"""Real processes for integration and browser tests: ComfyWeb under Daphne and simulators.
+
+Each test module gets its own data directory (SQLite file, private files), free ports, and
+processes that it stops itself, so tests run in parallel under pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from jobs.simulators import free_port, start_simulator
+from tests.paths import REPO
+
+
+@dataclass
+class LiveApp:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen
+    simulators: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    @property
+    def log(self) -> str:
+        path = self.data_dir / "serve.log"
+        return path.read_text() if path.exists() else ""
+
+
+def _wait_http(url: str, timeout: float, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@contextmanager
+def live_app(
+    data_dir: Path, *, simulators: int = 2, sim_delay: float = 0.0, env: dict | None = None
+) -> Iterator[LiveApp]:
+    """Start `simulators` simulator processes and `manage.py serve` pointed at them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sims: list[tuple[str, subprocess.Popen]] = []
+    app_process = None
+    try:
+        for number in range(simulators):
+            port = free_port()
+            process = start_simulator(port, data_dir / f"sim-{number}", delay=sim_delay, name=f"sim-{number}")
+            sims.append((f"http://127.0.0.1:{port}", process))
+        port = free_port()
+        environment = {
+            **os.environ,
+            "COMFYWEB_DATA_DIR": str(data_dir),
+            "COMFYUI_SERVERS": ",".join(url for url, _ in sims),
+            "COMFYWEB_RELAY_POLL": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        environment.pop("DJANGO_SETTINGS_MODULE", None)
+        python = sys.executable
+        subprocess.run(
+            [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=environment, check=True
+        )
+        log = data_dir / "serve.log"
+        with log.open("w") as out:
+            app_process = subprocess.Popen(
+                [python, "manage.py", "serve", "--port", str(port), "--simulators", "0"],
+                cwd=REPO,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/healthz", 30, app_process, log)
+        yield LiveApp(url=url, data_dir=data_dir, process=app_process, simulators=sims)
+    finally:
+        if app_process is not None:
+            _stop(app_process)
+        for _, process in sims:
+            _stop(process)
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,192 @@
+"""The relay end to end against the simulator: dispatch, progress, completion, cancel, errors.
+
+The relay runs in this test's event loop, as it does inside the web process by default; the
+simulator runs in the same loop through its test helper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from PIL import Image
+
+from jobs import events, service, storage, tabs
+from jobs.models import Job, Tab, Workflow
+from jobs.relay import Relay
+from simulator.testing import running_simulator
+from tests.factories import make_server, make_session, make_upload, png_bytes
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+db = database_sync_to_async
+
+
+class TabListener:
+    """Everything one tab's group receives, as the tab consumer would."""
+
+    def __init__(self, tab_id):
+        self.tab_id = tab_id
+        self.messages: list[dict] = []
+
+    async def __aenter__(self):
+        self.layer = get_channel_layer()
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(events.tab_group(self.tab_id), self.channel)
+        self.task = asyncio.create_task(self._pump())
+        return self
+
+    async def _pump(self):
+        while True:
+            self.messages.append(await self.layer.receive(self.channel))
+
+    async def __aexit__(self, *exc):
+        self.task.cancel()
+
+    def of_type(self, kind):
+        return [m for m in self.messages if m["type"] == kind]
+
+
+async def wait_for(predicate, timeout=15.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if await db(predicate)():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def finished(*job_ids):
+    return lambda: all(Job.objects.get(id=j).status in ("succeeded", "failed", "cancelled") for j in job_ids)
+
+
+async def submit(session, tab, workflow="invert", **params):
+    upload = await db(make_upload)(session)
+    job, found = await db(service.submit_job)(session, tab, workflow, {"image": str(upload.id), **params})
+    await events.publish(found)
+    return job
+
+
+async def run_relay():
+    relay = Relay(poll_interval=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    return stop, task
+
+
+async def test_job_succeeds_with_the_inverted_image_and_releases_the_lock():
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        async with TabListener(tab) as tab_events:
+            job = await submit(session, tab)
+            stop, task = await run_relay()
+            await wait_for(finished(job.id))
+            await asyncio.sleep(0.1)
+            stop.set()
+            await task
+        job = await db(lambda: Job.objects.select_related("server").get(id=job.id))()
+        assert job.status == "succeeded", job.error
+        assert job.server.name == "sim" and job.attempt == 1
+        outputs = await db(lambda: list(job.outputs.all()))()
+        assert len(outputs) == 1
+        result = Image.open(io.BytesIO(await db(storage.read_bytes)(outputs[0].file))).convert("RGB")
+        original = Image.open(io.BytesIO(png_bytes())).convert("RGB")
+        assert result.size == original.size
+        for xy in [(0, 0), (3, 5), (7, 7)]:
+            assert all(
+                abs(a + b - 255) <= 1 for a, b in zip(result.getpixel(xy), original.getpixel(xy), strict=True)
+            )
+        assert (await db(Tab.objects.get)(id=tab)).server_id is None
+        statuses = [m["job"]["status"] for m in tab_events.of_type("job.updated")]
+        order = ["pending", "queued", "running", "succeeded"]
+        ranks = [order.index(s) for s in statuses]
+        assert statuses[0] == "pending" and statuses[-1] == "succeeded" and ranks == sorted(ranks)
+        numbered = [m["seq"] for m in tab_events.messages if "seq" in m]
+        assert numbered == list(range(1, len(numbered) + 1)), "state changes are numbered without gaps"
+        assert tab_events.of_type("lock.updated")[-1]["lock"] is None
+        assert tab_events.of_type("job.progress"), "progress reaches the tab"
+
+
+async def test_two_tabs_spread_over_two_servers_without_cross_talk():
+    async with running_simulator(delay=0.05) as one, running_simulator(delay=0.05) as two:
+        await db(make_server)("one", url=one.url)
+        await db(make_server)("two", url=two.url)
+        session = await db(make_session)()
+        tab_ids = [uuid.uuid4(), uuid.uuid4()]
+        for tab in tab_ids:
+            await db(tabs.claim_tab)(tab, session)
+        async with TabListener(tab_ids[0]) as first, TabListener(tab_ids[1]) as second:
+            jobs = {tab: [await submit(session, tab) for _ in range(2)] for tab in tab_ids}
+            stop, task = await run_relay()
+            await wait_for(finished(*[j.id for js in jobs.values() for j in js]), timeout=30)
+            stop.set()
+            await task
+        for listener, tab in ((first, tab_ids[0]), (second, tab_ids[1])):
+            own = {str(j.id) for j in jobs[tab]}
+            seen = {m["job"]["id"] for m in listener.of_type("job.updated")}
+            seen |= {m["job"] for m in listener.of_type("job.progress")}
+            assert seen == own, "a tab hears only about its own jobs"
+        servers = {}
+        for tab, tab_jobs in jobs.items():
+            rows = await db(
+                lambda ids=[j.id for j in tab_jobs]: list(
+                    Job.objects.filter(id__in=ids).values_list("status", "server__name")
+                )
+            )()
+            assert {status for status, _ in rows} == {"succeeded"}
+            assert len({name for _, name in rows}) == 1, "one tab, one server"
+            servers[tab] = rows[0][1]
+        assert set(servers.values()) == {"one", "two"}, "the balancer spreads the tab_ids"
+
+
+async def test_rejected_prompt_fails_with_the_servers_message():
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url)
+        broken = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+            "2": {"class_type": "NoSuchNode", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+        }
+        await db(Workflow.objects.create)(
+            slug="broken",
+            name="Broken",
+            graph=broken,
+            params=[{"name": "image", "type": "image", "node": "1", "input": "image"}],
+        )
+        session, tab = await db(make_session)(), uuid.uuid4()
+        job = await submit(session, tab, "broken")
+        stop, task = await run_relay()
+        await wait_for(finished(job.id))
+        stop.set()
+        await task
+        job = await db(Job.objects.get)(id=job.id)
+        assert job.status == "failed"
+        assert job.error["code"] == "invalid_prompt" and "NoSuchNode" in job.error["message"]
+
+
+async def test_cancel_running_job_leaves_the_other_tabs_job_alone():
+    async with running_simulator(delay=0.4) as sim:
+        await db(make_server)("sim", url=sim.url)
+        session = await db(make_session)()
+        mine, theirs = uuid.uuid4(), uuid.uuid4()
+        stop, task = await run_relay()
+        running = await submit(session, mine)
+        await wait_for(lambda: Job.objects.get(id=running.id).status == "running")
+        other = await submit(session, theirs)
+        queued = await submit(session, mine)
+        await wait_for(lambda: Job.objects.get(id=queued.id).status == "queued")
+        for job in (queued, running):
+            result = await db(service.cancel_job)(session, job.id)
+            await events.nudge_relay("cancel", job=str(job.id))
+            assert result.needs_relay
+        await wait_for(finished(running.id, queued.id, other.id), timeout=30)
+        stop.set()
+        await task
+        states = {j: (await db(Job.objects.get)(id=j.id)).status for j in (running, queued, other)}
+        assert states[running] == "cancelled" and states[queued] == "cancelled"
+        assert states[other] == "succeeded"
