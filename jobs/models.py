@@ -23,6 +23,17 @@ class Server(models.Model):
     name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=500, unique=True)
     enabled = models.BooleanField(default=True)
+    # Draining: takes no new locks; tabs already locked to it finish their work there.
+    draining = models.BooleanField(default=False)
+    weight = models.FloatField(
+        default=1.0, help_text="Relative capacity; a server of weight 2 gets twice the work."
+    )
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most ComfyWeb jobs placed on it at once (empty: no limit)."
+    )
+    max_queued = models.PositiveIntegerField(
+        default=2, help_text="Most prompts ComfyWeb keeps in its own queue; the rest wait in ComfyWeb."
+    )
     # The relay's WebSocket clientId for this server. Stable, so that a relay that restarts
     # still receives the frames of prompts queued before (PROTOCOL.md §2: per-job frames go
     # only to the prompt's client_id).
@@ -32,6 +43,10 @@ class Server(models.Model):
     offline_since = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     queue_remaining = models.IntegerField(default=0)
+    # What the server is: from /system_stats and /object_info, refreshed on every connect.
+    version = models.CharField(max_length=50, blank=True, default="")
+    system_stats = models.JSONField(null=True, blank=True)
+    node_classes = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -177,6 +192,7 @@ class Output(models.Model):
     content_type = models.CharField(max_length=50, default="image/png")
     width = models.IntegerField(null=True)
     height = models.IntegerField(null=True)
+    thumbnail = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,3 +201,15 @@ class Output(models.Model):
             # Completion is idempotent (SPEC §2.6): a second completion cannot add a copy.
             models.UniqueConstraint(fields=["job", "node_id", "index"], name="one_output_per_slot")
         ]
+
+
+class RelayLease(models.Model):
+    """Which relay process watches a server: exactly one at a time, for a limited time.
+
+    A relay renews its leases; when it dies they expire and another relay takes the server
+    over and reconciles its active jobs (SPEC §2.8).
+    """
+
+    server = models.OneToOneField(Server, on_delete=models.CASCADE, related_name="lease")
+    holder = models.CharField(max_length=100)
+    expires_at = models.DateTimeField()
