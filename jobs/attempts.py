@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from jobs import events, locks, progress
+from jobs.balancer import capable_anywhere
 from jobs.changes import job_event, release_events
+from jobs.dispatch import Waiting
 from jobs.events import Event
-from jobs.models import ACTIVE_STATUSES, Attempt, Job, JobStatus, Output, Tab, Upload
+from jobs.models import ACTIVE_STATUSES, Attempt, Job, JobStatus, Output, Server, ServerStatus, Tab, Upload
 from jobs.serializers import lock_dict
 
 
@@ -34,22 +39,67 @@ class Ticket:
     values: dict[str, Any]
 
 
-def pending_job_ids(limit: int = 100) -> list[uuid.UUID]:
-    return list(
-        Job.objects.filter(status=JobStatus.PENDING, server__isnull=True)
-        .order_by("created_at")
-        .values_list("id", flat=True)[:limit]
+def required_nodes(graph: dict[str, Any]) -> set[str]:
+    return {str(node.get("class_type")) for node in graph.values() if isinstance(node, dict)}
+
+
+def _fail_now(job: Job, code: str, message: str) -> list[Event]:
+    """End a job that no attempt can help; called inside the caller's transaction."""
+    moved = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
+        status=JobStatus.FAILED,
+        finished_at=timezone.now(),
+        error={"code": code, "message": message, "node": None},
     )
+    return [job_event(job)] if moved else []
+
+
+class WaitForRoom(Exception):
+    """The job waits in ComfyWeb: its tab's server (`server_id`) has no room in its queue, or
+    (`server_id` None) no server may take a new lock now."""
+
+    def __init__(self, server_id: int | None) -> None:
+        super().__init__(server_id)
+        self.server_id = server_id
 
 
 def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
-    """Bind a pending job to its tab's server (taking the lock if needed) as a new attempt."""
+    """Bind a pending job to its tab's server (taking the lock if needed) as a new attempt.
+
+    Raises WaitForRoom when the job must wait for capacity. Fails the job when no server
+    could ever run it. Returns no ticket when the job is no longer pending.
+    """
     found: list[Event] = []
     with transaction.atomic():
         job = Job.objects.select_related("workflow").filter(id=job_id).first()
         if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
             return None, []
-        server, lock_seq = locks.acquire(job.tab_id)
+        if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:
+            found = _fail_now(
+                job, "too_many_attempts", f"Gave up after {job.attempt} attempts on unreachable servers."
+            )
+            return None, found + ([] if not found else release_events(job.tab_id))
+        required = required_nodes(job.workflow.graph)
+        loads = {load.id: load for load in locks.server_loads()}
+        missing = capable_anywhere(list(loads.values()), required)
+        if missing:
+            found = _fail_now(
+                job, "no_capable_server", f"No server in the pool has the nodes {', '.join(sorted(missing))}."
+            )
+            return None, found + ([] if not found else release_events(job.tab_id))
+        locked = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
+        if locked is not None:
+            load = loads.get(locked)
+            if load is not None and load.missing(required):
+                lacking = ", ".join(sorted(load.missing(required)))
+                message = f"This tab's server {load.name} lacks the nodes {lacking}."
+                found = _fail_now(job, "no_capable_server", message)
+                return None, found + release_events(job.tab_id)
+            if load is not None and not load.has_room:
+                raise WaitForRoom(locked)
+        try:
+            server, lock_seq = locks.acquire(job.tab_id, required)
+        except locks.NoServerAvailable:
+            raise WaitForRoom(None) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
         won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
@@ -73,6 +123,19 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
             values=job.params,
         )
     return ticket, found
+
+
+def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
+    """Pending jobs not bound to a server, and each session's count of jobs on servers."""
+    rows = Job.objects.filter(status=JobStatus.PENDING, server__isnull=True).values_list(
+        "id", "session_key", "created_at", "tab__server_id"
+    )
+    placed = (
+        Job.objects.filter(status__in=ACTIVE_STATUSES, server__isnull=False)
+        .values("session_key")
+        .annotate(count=Count("id"))
+    )
+    return [Waiting(*row) for row in rows[:2000]], {p["session_key"]: p["count"] for p in placed}
 
 
 def upload_for(upload_id: Any) -> Upload:
@@ -189,3 +252,36 @@ def active_attempts_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, 
             "id", "tab_id", "attempt", "status"
         )
     )
+
+
+def fail_over_unreachable(after: float) -> list[Event]:
+    """Move the tabs of servers unreachable for `after` seconds (or disabled) to other servers.
+
+    SPEC §2.5: only then does a lock move. Each active job of such a tab goes back to pending
+    and its next attempt, on the server the balancer picks, runs its whole life cycle there
+    (inputs uploaded again). A late result of the old attempt is dropped: finishing is
+    conditional on the attempt number.
+    """
+    cutoff = timezone.now() - timedelta(seconds=after)
+    gone = Server.objects.filter(Q(enabled=False) | Q(status=ServerStatus.OFFLINE, offline_since__lt=cutoff))
+    found: list[Event] = []
+    for tab_id, server_id in Tab.objects.filter(server__in=gone).values_list("id", "server_id"):
+        with transaction.atomic():
+            # Race: the server came back, or another relay moved the tab. Re-check both.
+            if not Tab.objects.filter(id=tab_id, server_id=server_id, server__in=gone).exists():
+                continue
+            for job in Job.objects.filter(tab_id=tab_id, server_id=server_id, status__in=ACTIVE_STATUSES):
+                moved = Job.objects.filter(id=job.id, attempt=job.attempt, status__in=ACTIVE_STATUSES).update(
+                    status=JobStatus.PENDING, server=None
+                )
+                if moved:
+                    Attempt.objects.filter(job=job, number=job.attempt).update(
+                        status=JobStatus.FAILED,
+                        finished_at=timezone.now(),
+                        error={"code": "unreachable", "message": "The server stopped answering; moved."},
+                    )
+                    progress.forget(job.id)
+                    found.append(job_event(job))
+            Tab.objects.filter(id=tab_id).update(server=None, locked_at=None)
+            found.append(events.lock_updated(tab_id, None, locks.bump_seq(tab_id)))
+    return found

@@ -124,6 +124,51 @@ BUILTIN_WORKFLOWS: list[dict[str, Any]] = [
 ]
 
 
+# Workflows that need the simulator's SimSampler node (a sampler-like node that reports steps
+# and sends previews). They are installed only once a server in the pool has that node, so a
+# pool of real ComfyUI servers never lists them.
+DEMO_WORKFLOWS: list[dict[str, Any]] = [
+    {
+        "slug": "preview-demo",
+        "name": "Preview demo (simulator)",
+        "description": "A slow sampler-like node with live previews; runs on the built-in simulators.",
+        "graph": {
+            **_load(),
+            "2": {
+                "class_type": "SimSampler",
+                "inputs": {"image": ["1", 0], "steps": 12, "seconds_per_step": 0.25},
+                "_meta": {"title": "Simulated sampler"},
+            },
+            **_save("3", "2", "comfyweb/preview-demo"),
+        },
+        "params": [
+            IMAGE_PARAM,
+            {
+                "name": "steps",
+                "type": "int",
+                "node": "2",
+                "input": "steps",
+                "label": "Steps",
+                "default": 12,
+                "min": 1,
+                "max": 100,
+                "step": 1,
+            },
+        ],
+    }
+]
+DEMO_NODE = "SimSampler"
+
+
+def install_demos(workflow_model) -> None:
+    for spec in DEMO_WORKFLOWS:
+        workflow_model.objects.get_or_create(
+            slug=spec["slug"],
+            defaults={key: spec[key] for key in ("name", "description", "graph", "params")}
+            | {"builtin": True},
+        )
+
+
 def install(workflow_model) -> None:
     """Create or refresh the built-ins; `workflow_model` may be a migration's historical model."""
     for spec in BUILTIN_WORKFLOWS:

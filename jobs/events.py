@@ -34,13 +34,31 @@ def lock_updated(tab_id: Any, lock: dict[str, Any] | None, seq: int) -> Event:
     return tab_group(tab_id), {"type": "lock.updated", "lock": lock, "seq": seq}
 
 
-def job_progress(tab_id: Any, job_id: Any, value: float, maximum: float, node: str | None) -> Event:
+def job_progress(
+    tab_id: Any, job_id: Any, value: float, maximum: float, node: str | None, title: str | None = None
+) -> Event:
     return tab_group(tab_id), {
         "type": "job.progress",
         "job": str(job_id),
         "value": value,
         "max": maximum,
         "node": node,
+        "title": title,
+    }
+
+
+def job_queue(tab_id: Any, job_id: Any, position: int | None) -> Event:
+    """A job's place in the queue: ComfyWeb's while pending, the server's while queued.
+
+    Sent as an unnumbered `job.progress` (SPEC §5) with an extra `queue_position` key.
+    """
+    return tab_group(tab_id), {
+        "type": "job.progress",
+        "job": str(job_id),
+        "value": 0,
+        "max": 1,
+        "node": None,
+        "queue_position": position,
     }
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from jobs.models import Server
+from jobs.builtin_workflows import DEMO_NODE, install_demos
+from jobs.models import Server, Workflow
 
 
 def set_server_health(
@@ -22,3 +23,12 @@ def set_server_health(
     if queue_remaining is not None:
         fields["queue_remaining"] = queue_remaining
     Server.objects.filter(id=server_id).update(**fields)
+
+
+def record_info(server_id: int, version: str, system_stats: dict[str, Any], node_classes: list[str]) -> None:
+    """What the server is, read on every connect and on an operator's refresh."""
+    Server.objects.filter(id=server_id).update(
+        version=version[:50], system_stats=system_stats, node_classes=node_classes, last_seen=timezone.now()
+    )
+    if DEMO_NODE in node_classes:
+        install_demos(Workflow)

@@ -6,6 +6,8 @@ the same tab end with one lock, and a release never loses a job that just arrive
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -25,32 +27,50 @@ def bump_seq(tab_id) -> int:
 
 
 def server_loads() -> list[ServerLoad]:
-    """Usable servers with their outstanding ComfyWeb work, read in the caller's transaction.
+    """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction.
 
     Race: two tabs taking a lock at the same moment would both count the same load and pile
-    onto one server. Locking the candidate rows first makes the second wait for the first's
+    onto one server. Locking the server rows first makes the second wait for the first's
     commit and count its job (SQLite's IMMEDIATE transactions serialize writers anyway).
     """
-    usable = Server.objects.filter(enabled=True).exclude(status=ServerStatus.OFFLINE)
-    ids = list(usable.select_for_update().order_by("id").values_list("id", flat=True))
+    ids = list(
+        Server.objects.select_for_update().filter(enabled=True).order_by("id").values_list("id", flat=True)
+    )
     servers = Server.objects.filter(id__in=ids).annotate(
         outstanding=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES))
     )
-    return [ServerLoad(s.id, s.name, s.outstanding, s.queue_remaining) for s in servers]
+    return [load_of(s, s.outstanding) for s in servers]
 
 
-def acquire(tab_id) -> tuple[Server, int | None]:
+def load_of(server: Server, outstanding: int) -> ServerLoad:
+    return ServerLoad(
+        id=server.id,
+        name=server.name,
+        outstanding=outstanding,
+        queue_remaining=server.queue_remaining,
+        weight=server.weight,
+        online=server.status != ServerStatus.OFFLINE,
+        enabled=server.enabled,
+        draining=server.draining,
+        max_concurrent=server.max_concurrent,
+        max_queued=server.max_queued,
+        node_classes=frozenset(server.node_classes) if server.node_classes is not None else None,
+    )
+
+
+def acquire(tab_id, required: Iterable[str] = ()) -> tuple[Server, int | None]:
     """The tab's locked server, taking a lock through the balancer when it has none.
 
     Returns the server and, when a lock was taken now, the tab's new seq (for `lock.updated`).
+    Raises NoServerAvailable when the tab has no lock and no server may take one now.
     """
     with transaction.atomic():
         tab = Tab.objects.select_for_update().get(id=tab_id)
         if tab.server_id is not None:
             return Server.objects.get(id=tab.server_id), None
-        choice = pick_server(server_loads())
+        choice = pick_server(server_loads(), required)
         if choice is None:
-            raise NoServerAvailable("No ComfyUI server is available right now.")
+            raise NoServerAvailable("No ComfyUI server can take this job right now.")
         # Race: two dispatches of the same tab at once. Only the one that finds the tab still
         # unlocked writes; the other re-reads and joins the winner's server.
         won = Tab.objects.filter(id=tab_id, server__isnull=True).update(
@@ -60,6 +80,10 @@ def acquire(tab_id) -> tuple[Server, int | None]:
             tab.refresh_from_db()
             return Server.objects.get(id=tab.server_id), None
         return Server.objects.get(id=choice.id), bump_seq(tab_id)
+
+
+def outstanding_on(server_id: int) -> int:
+    return Job.objects.filter(server_id=server_id, status__in=ACTIVE_STATUSES).count()
 
 
 def release_if_idle(tab_id) -> int | None:

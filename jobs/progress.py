@@ -12,8 +12,8 @@ _latest: dict[str, dict[str, Any]] = {}
 _queue_position: dict[str, int] = {}
 
 
-def record(job_id: Any, value: float, maximum: float, node: str | None) -> None:
-    _latest[str(job_id)] = {"value": value, "max": maximum, "node": node}
+def record(job_id: Any, value: float, maximum: float, node: str | None, title: str | None = None) -> None:
+    _latest[str(job_id)] = {"value": value, "max": maximum, "node": node, "title": title}
 
 
 def latest(job_id: Any) -> dict[str, Any] | None:

@@ -18,23 +18,27 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import attempts, events, tabs
+from jobs import attempts, events, progress, tabs
 from jobs.comfy import ComfyError
-from jobs.locks import NoServerAvailable
+from jobs.dispatch import Reservations, Waiting, fair_order, positions
 from jobs.models import Job, Server
 from jobs.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
 
-HOUSEKEEPING_EVERY = 10.0
+HOUSEKEEPING_EVERY = 2.0
 
 # What /healthz reports of an in-process relay.
 STATE: dict[str, Any] = {"running": False, "last_poll": None}
 
 
-def _enabled_servers() -> list[tuple[int, str, str, str]]:
-    return list(Server.objects.filter(enabled=True).values_list("id", "name", "url", "client_id"))
+def _enabled_servers() -> list[tuple[int, str, str, str, str]]:
+    return list(Server.objects.filter(enabled=True).values_list("id", "name", "url", "client_id", "version"))
+
+
+def _tabs_of(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    return dict(Job.objects.filter(id__in=job_ids).values_list("id", "tab_id"))
 
 
 def _server_of(job_id: uuid.UUID) -> int | None:
@@ -49,6 +53,7 @@ class Relay:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._next_housekeeping = 0.0
+        self._positions: dict[uuid.UUID, int] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -78,7 +83,9 @@ class Relay:
             log.exception("relay step failed")
 
     async def housekeeping(self) -> None:
-        """Slow periodic work: clean up tabs that have been gone for the grace period."""
+        """Periodic work: fail over tabs of long-unreachable servers, clean up gone tabs."""
+        moved = await db(attempts.fail_over_unreachable)(settings.COMFYWEB_FAILOVER_AFTER)
+        await events.publish(moved)
         closed = await db(tabs.close_gone_tabs)(settings.COMFYWEB_TAB_GRACE)
         if closed:
             log.info("cleaned up %d closed tabs", closed)
@@ -95,41 +102,69 @@ class Relay:
         wanted = {row[0]: row for row in await db(_enabled_servers)()}
         for server_id in set(self.watchers) - set(wanted):
             await self.watchers.pop(server_id).stop()
-        for server_id, (_, name, url, client_id) in wanted.items():
+        for server_id, (_, name, url, client_id, version) in wanted.items():
             current = self.watchers.get(server_id)
             if current and current.url == url:
                 continue
             if current:
                 await current.stop()
-            watcher = ServerWatcher(server_id, name, url, client_id)
+            watcher = ServerWatcher(server_id, name, url, client_id, version=version)
             watcher.start()
             self.watchers[server_id] = watcher
 
     async def dispatch_pending(self) -> None:
-        for job_id in await db(attempts.pending_job_ids)():
-            if job_id not in self._dispatching:
-                self._dispatching.add(job_id)
-                self._spawn(self.dispatch(job_id))
+        """Bind waiting jobs to servers in the fair order, then upload and queue them.
 
-    async def dispatch(self, job_id: uuid.UUID) -> None:
-        """Start one attempt of a pending job on its tab's server."""
-        try:
+        Binding is one quick transaction per job, done in order so the fair order holds (a
+        job that must wait reserves the capacity it waits for); the slow part (uploads,
+        /prompt) runs concurrently, one task per attempt.
+        """
+        waiting, placed = await db(attempts.waiting_jobs)()
+        order = fair_order(waiting, placed)
+        await self._publish_positions(order)
+        reserved = Reservations()
+        for job in order:
+            if job.job_id in self._dispatching or not reserved.allows(job):
+                continue
             try:
-                ticket, found = await db(attempts.start_attempt)(job_id)
-            except NoServerAvailable:
-                return  # it stays pending; the next poll tries again
+                ticket, found = await db(attempts.start_attempt)(job.job_id)
+            except attempts.WaitForRoom as wait:
+                reserved.waited(job, wait.server_id)
+                continue
+            except Exception:
+                log.exception("binding job %s failed", job.job_id)
+                continue
             await events.publish(found)
-            if ticket is None:
-                return
+            if ticket is not None:
+                self._dispatching.add(job.job_id)
+                self._spawn(self.submit(ticket))
+
+    async def submit(self, ticket: attempts.Ticket) -> None:
+        try:
             watcher = self.watchers.get(ticket.server_id)
             if watcher is None:
                 await self.sync_servers()
                 watcher = self.watchers[ticket.server_id]
             await watcher.submit(ticket)
         except Exception:
-            log.exception("dispatch of %s failed", job_id)
+            log.exception("dispatch of %s failed", ticket.job_id)
         finally:
-            self._dispatching.discard(job_id)
+            self._dispatching.discard(ticket.job_id)
+
+    async def _publish_positions(self, order: list[Waiting]) -> None:
+        """Tell waiting jobs their place in ComfyWeb's queue when it changes (no DB write)."""
+        now = positions(order)
+        changed = [job_id for job_id, place in now.items() if self._positions.get(job_id) != place]
+        self._positions = now
+        if not changed:
+            return
+        tabs_of = await db(_tabs_of)(changed)
+        found = []
+        for job_id in changed:
+            progress.set_queue_position(job_id, now[job_id])
+            if job_id in tabs_of:
+                found.append(events.job_queue(tabs_of[job_id], job_id, now[job_id]))
+        await events.publish(found)
 
     async def cancel(self, job_id: uuid.UUID) -> None:
         server_id = await db(_server_of)(job_id)
@@ -153,9 +188,14 @@ class Relay:
                 log.exception("relay channel receive failed")
                 await asyncio.sleep(1)
                 continue
-            if message.get("reason") == "cancel":
+            reason = message.get("reason")
+            if reason == "cancel":
                 with contextlib.suppress(ValueError):
                     self._spawn(self.cancel(uuid.UUID(str(message.get("job")))))
+            elif reason == "refresh":
+                watcher = self.watchers.get(message.get("server"))  # type: ignore[arg-type]
+                if watcher is not None:
+                    self._spawn(watcher.refresh_info())
             self._wake.set()
 
     def _spawn(self, coro) -> None:

@@ -7,6 +7,7 @@ frame before the terminal `executing` with `node: null` (PROTOCOL.md §3).
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +29,16 @@ class Tracked:
     outcome: str | None = None  # "success" | "error" | "interrupted"
     error: dict[str, Any] | None = None
     terminal: bool = False
+    titles: dict[str, str] = field(default_factory=dict)  # node id → title, for the page
+    terminal_at: float | None = None
+    last_frame_at: float = field(default_factory=time.monotonic)
 
     @property
     def prompt_id(self) -> str:
         return str(self.job_id)
+
+    def title(self, node: str | None) -> str | None:
+        return self.titles.get(node) if node is not None else None
 
     def progress(self) -> tuple[float, float, str | None]:
         """(value, max, node): finished nodes of those to run, plus the running node's fraction."""
@@ -45,6 +52,7 @@ class Tracked:
     def apply(self, event: m.Event) -> str | None:
         """Fold one frame of this prompt in; returns what changed: "start", "progress",
         "terminal" or None."""
+        self.last_frame_at = time.monotonic()
         if isinstance(event, m.ExecutionStart):
             first, self.started = not self.started, True
             return "start" if first else None
@@ -54,7 +62,7 @@ class Tracked:
             return "progress"
         if isinstance(event, m.Executing):
             if event.is_terminal:
-                self.terminal = True
+                self.terminal, self.terminal_at = True, time.monotonic()
                 return "terminal"
             if event.node is not None:
                 if self.current is not None and self.current != event.node:
@@ -94,3 +102,13 @@ def execution_error(event: m.ExecutionError) -> dict[str, Any]:
         f"{event.exception_message}".strip(),
         "node": event.node_id,
     }
+
+
+def node_titles(graph: dict[str, Any]) -> dict[str, str]:
+    """Each node's title as the editor showed it (`_meta.title`), else its class."""
+    titles = {}
+    for node_id, node in graph.items():
+        if isinstance(node, dict):
+            meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
+            titles[str(node_id)] = str(meta.get("title") or node.get("class_type") or node_id)
+    return titles

@@ -35,6 +35,8 @@ def make_upload(session_key: str, **kwargs) -> Upload:
 
 
 def make_server(name: str = "gpu1", url: str | None = None, **fields) -> Server:
+    """A server with room for many prompts unless a test sets `max_queued` (fair sharing)."""
+    fields.setdefault("max_queued", 100)
     return Server.objects.create(name=name, url=url or f"http://{name}.invalid:8188", **fields)
 
 

@@ -5,59 +5,75 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0003_tab_closed_at'),
+        ("jobs", "0003_tab_closed_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='output',
-            name='thumbnail',
-            field=models.CharField(blank=True, default='', max_length=300),
+            model_name="output",
+            name="thumbnail",
+            field=models.CharField(blank=True, default="", max_length=300),
         ),
         migrations.AddField(
-            model_name='server',
-            name='draining',
+            model_name="server",
+            name="draining",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='server',
-            name='max_concurrent',
-            field=models.PositiveIntegerField(blank=True, help_text='Most ComfyWeb jobs placed on it at once (empty: no limit).', null=True),
+            model_name="server",
+            name="max_concurrent",
+            field=models.PositiveIntegerField(
+                blank=True, help_text="Most ComfyWeb jobs placed on it at once (empty: no limit).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='server',
-            name='max_queued',
-            field=models.PositiveIntegerField(default=2, help_text='Most prompts ComfyWeb keeps in its own queue; the rest wait in ComfyWeb.'),
+            model_name="server",
+            name="max_queued",
+            field=models.PositiveIntegerField(
+                default=2,
+                help_text="Most prompts ComfyWeb keeps in its own queue; the rest wait in ComfyWeb.",
+            ),
         ),
         migrations.AddField(
-            model_name='server',
-            name='node_classes',
+            model_name="server",
+            name="node_classes",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='server',
-            name='system_stats',
+            model_name="server",
+            name="system_stats",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='server',
-            name='version',
-            field=models.CharField(blank=True, default='', max_length=50),
+            model_name="server",
+            name="version",
+            field=models.CharField(blank=True, default="", max_length=50),
         ),
         migrations.AddField(
-            model_name='server',
-            name='weight',
-            field=models.FloatField(default=1.0, help_text='Relative capacity; a server of weight 2 gets twice the work.'),
+            model_name="server",
+            name="weight",
+            field=models.FloatField(
+                default=1.0, help_text="Relative capacity; a server of weight 2 gets twice the work."
+            ),
         ),
         migrations.CreateModel(
-            name='RelayLease',
+            name="RelayLease",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('holder', models.CharField(max_length=100)),
-                ('expires_at', models.DateTimeField()),
-                ('server', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lease', to='jobs.server')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("holder", models.CharField(max_length=100)),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "server",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="lease", to="jobs.server"
+                    ),
+                ),
             ],
         ),
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import uuid
 
 import pytest
@@ -16,10 +17,10 @@ from channels.layers import get_channel_layer
 from PIL import Image
 
 from jobs import events, service, storage, tabs
-from jobs.models import Job, Tab, Workflow
+from jobs.models import Job, Server, Tab, Upload, Workflow
 from jobs.relay import Relay
 from simulator.testing import running_simulator
-from tests.factories import make_server, make_session, make_upload, png_bytes
+from tests.factories import make_server, make_session, make_upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 db = database_sync_to_async
@@ -63,8 +64,13 @@ def finished(*job_ids):
     return lambda: all(Job.objects.get(id=j).status in ("succeeded", "failed", "cancelled") for j in job_ids)
 
 
+_colours = itertools.count(1)
+
+
 async def submit(session, tab, workflow="invert", **params):
-    upload = await db(make_upload)(session)
+    """A job with an input of its own, so ComfyUI's cache never makes it instant."""
+    n = next(_colours)
+    upload = await db(make_upload)(session, colour=(n * 37 % 256, n * 91 % 256, n * 13 % 256))
     job, found = await db(service.submit_job)(session, tab, workflow, {"image": str(upload.id), **params})
     await events.publish(found)
     return job
@@ -95,7 +101,8 @@ async def test_job_succeeds_with_the_inverted_image_and_releases_the_lock():
         outputs = await db(lambda: list(job.outputs.all()))()
         assert len(outputs) == 1
         result = Image.open(io.BytesIO(await db(storage.read_bytes)(outputs[0].file))).convert("RGB")
-        original = Image.open(io.BytesIO(png_bytes())).convert("RGB")
+        upload = await db(Upload.objects.get)(id=job.params["image"])
+        original = Image.open(io.BytesIO(await db(storage.read_bytes)(upload.file))).convert("RGB")
         assert result.size == original.size
         for xy in [(0, 0), (3, 5), (7, 7)]:
             assert all(
@@ -149,7 +156,7 @@ async def test_rejected_prompt_fails_with_the_servers_message():
         await db(make_server)("sim", url=sim.url)
         broken = {
             "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
-            "2": {"class_type": "NoSuchNode", "inputs": {"image": ["1", 0]}},
+            "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}},
             "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
         }
         await db(Workflow.objects.create)(
@@ -166,7 +173,30 @@ async def test_rejected_prompt_fails_with_the_servers_message():
         await task
         job = await db(Job.objects.get)(id=job.id)
         assert job.status == "failed"
-        assert job.error["code"] == "invalid_prompt" and "NoSuchNode" in job.error["message"]
+        assert job.error["code"] == "invalid_prompt" and "blur_radius" in job.error["message"]
+        assert job.error["node"] == "2"
+
+
+async def test_a_workflow_with_a_node_no_server_has_fails_before_reaching_a_server():
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url)
+        graph = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+            "2": {"class_type": "NoSuchNode", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "x"}},
+        }
+        params = [{"name": "image", "type": "image", "node": "1", "input": "image"}]
+        await db(Workflow.objects.create)(slug="custom", name="Custom", graph=graph, params=params)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        stop, task = await run_relay()
+        await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
+        job = await submit(session, tab, "custom")
+        await wait_for(finished(job.id))
+        stop.set()
+        await task
+        job = await db(Job.objects.get)(id=job.id)
+        assert job.status == "failed" and job.error["code"] == "no_capable_server"
+        assert "NoSuchNode" in job.error["message"] and job.attempt == 0
 
 
 async def test_cancel_running_job_leaves_the_other_tabs_job_alone():

@@ -22,7 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from jobs import attempts, locks, service
+from jobs import attempts, service
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobStatus, Server, Tab
 from tests.factories import make_server, make_session, make_tab, make_upload
 
@@ -76,7 +76,7 @@ class LockMachine(RuleBasedStateMachine):
             return
         try:
             _, found = attempts.start_attempt(job)
-        except locks.NoServerAvailable:
+        except attempts.WaitForRoom:
             return
         self._record(found)
 

@@ -1,0 +1,81 @@
+"""Bring a server's jobs up to date from its own records, not from its socket.
+
+Frames sent while no socket was open are lost (PROTOCOL.md §5), and a socket can stall while
+prompts keep finishing (Comfy-Org/ComfyUI issue 15240). So after every (re)connect, and
+periodically for jobs that have been silent, /history and /queue decide: finished ones
+complete, queued or running ones keep waiting, vanished ones go back to pending for a new
+attempt (the server restarted and lost its queue).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from channels.db import database_sync_to_async
+
+from jobs import attempts, events
+from jobs.comfy import QueueState
+from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.tracking import Tracked, node_titles
+
+if TYPE_CHECKING:
+    from jobs.watcher import ServerWatcher
+
+log = logging.getLogger(__name__)
+db = database_sync_to_async
+
+SILENT_AFTER = 5.0  # seconds without a frame before a tracked prompt is checked over HTTP
+
+
+def active_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, str, dict]]:
+    rows = Job.objects.filter(server_id=server_id, status__in=ACTIVE_STATUSES).select_related("workflow")
+    return [(j.id, j.tab_id, j.attempt, j.status, j.workflow.graph) for j in rows]
+
+
+async def reconcile(watcher: ServerWatcher) -> None:
+    """Every job placed on the server, checked against /history and /queue (after a connect)."""
+    active = await db(active_on)(watcher.server_id)
+    if not active:
+        return
+    queue = await watcher.client.get_queue()
+    for job_id, tab_id, attempt, status, graph in active:
+        pid = str(job_id)
+        if status == JobStatus.PENDING and pid in watcher.tracked:
+            continue  # being dispatched by this relay right now
+        tracked = watcher.tracked.get(pid)
+        if tracked is None or tracked.attempt != attempt:
+            tracked = Tracked(job_id, tab_id, attempt, len(graph), titles=node_titles(graph))
+            watcher.tracked[pid] = tracked
+        await settle(watcher, tracked, queue)
+
+
+async def sweep(watcher: ServerWatcher, queue: QueueState) -> None:
+    """Tracked prompts silent for a while, checked the same way (a stalled socket)."""
+    now = time.monotonic()
+    for tracked in list(watcher.tracked.values()):
+        if now - tracked.last_frame_at >= SILENT_AFTER and not watcher.is_dispatching(tracked.prompt_id):
+            await settle(watcher, tracked, queue)
+
+
+async def settle(watcher: ServerWatcher, tracked: Tracked, queue: QueueState) -> None:
+    pid = tracked.prompt_id
+    if pid in queue.running or pid in queue.pending:
+        tracked.last_frame_at = time.monotonic()
+        if pid in queue.running and not tracked.started:
+            tracked.started = True
+            await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
+        return
+    if await watcher.client.get_history(pid) is not None:
+        watcher.complete_later(pid)
+        return
+    # Neither queued, running nor finished: the server lost it. Check the queue once more,
+    # since the prompt may have moved from pending to finished between the two reads.
+    if pid in await watcher.client.get_queue() or await watcher.client.get_history(pid) is not None:
+        return
+    watcher.tracked.pop(pid, None)
+    log.info("prompt %s vanished from %s; starting a new attempt", pid, watcher.name)
+    reason = "The prompt vanished from its server (restarted?); trying again."
+    await events.publish(await db(attempts.back_to_pending)(tracked.job_id, tracked.attempt, reason))
