@@ -108,7 +108,7 @@ class Relay:
                 continue
             if current:
                 await current.stop()
-            watcher = ServerWatcher(server_id, name, url, client_id, version=version)
+            watcher = ServerWatcher(server_id, name, url, client_id, version=version, on_free=self._wake.set)
             watcher.start()
             self.watchers[server_id] = watcher
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 db = database_sync_to_async
 
 PROBE_EVERY = 2.0  # seconds between /queue probes while connected (health, sweep, positions)
-PROBE_FAILURES = 3  # failed probes in a row before the socket is dropped as dead
+PROBE_TIMEOUT = 3.0  # a healthy server answers /queue in milliseconds
+PROBE_FAILURES = 2  # failed probes in a row before the socket is dropped as dead
+MAX_BACKOFF = 5.0  # seconds between reconnect attempts at most (jittered)
 
 
 class ServerWatcher:
@@ -52,16 +55,21 @@ class ServerWatcher:
         *,
         version: str = "",
         client: ComfyClient | None = None,
+        on_free: Callable[[], None] = lambda: None,
     ):
         self.server_id = server_id
         self.name = name
         self.url = url
         self.client_id = client_id
         self.client = client or ComfyClient(url, timeout=15.0)
+        # Its own short timeout: a server that stops answering is noticed in seconds, while
+        # uploads and downloads on the main client may take longer.
+        self.probe_client = ComfyClient(url, timeout=PROBE_TIMEOUT)
         self.tracked: dict[str, Tracked] = {}
         self.connected = asyncio.Event()
         self.queue_remaining = 0
         self.version = version  # refreshed on every connect; decides how to interrupt
+        self.on_free = on_free  # a slot in the server's queue freed up: dispatch now
         self._task: asyncio.Task[None] | None = None
         self._completing: set[str] = set()
         self._submitting: set[str] = set()
@@ -82,6 +90,7 @@ class ServerWatcher:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.client.aclose()
+        await self.probe_client.aclose()
 
     async def run(self) -> None:
         """Keep one socket open to the server, reconnecting with jittered exponential backoff.
@@ -115,7 +124,7 @@ class ServerWatcher:
                 self.connected.clear()
                 log.exception("watcher of %s failed; restarting", self.name)
             await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 10.0)
+            delay = min(delay * 2, MAX_BACKOFF)
 
     async def refresh_info(self) -> None:
         """What the server is: version and devices (/system_stats), node classes (/object_info)."""
@@ -135,7 +144,7 @@ class ServerWatcher:
         while True:
             await asyncio.sleep(PROBE_EVERY)
             try:
-                queue = await self.client.get_queue()
+                queue = await self.probe_client.get_queue()
             except ComfyError as error:
                 failures += 1
                 if failures >= PROBE_FAILURES:
@@ -331,6 +340,8 @@ class ServerWatcher:
             done = tracked is not None and await completion.complete(self.client, tracked, self.name)
             if done and self.tracked.get(pid) is tracked:
                 del self.tracked[pid]
+            if done:
+                self.on_free()
         except ComfyError as error:
             log.warning("completing %s on %s failed: %s; the sweep will retry", pid, self.name, error)
         finally:

@@ -7,6 +7,7 @@ processes that it stops itself, so tests run in parallel under pytest-xdist.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,10 +29,58 @@ class LiveApp:
     data_dir: Path
     process: subprocess.Popen
     simulators: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
+    port: int = 0
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://")
+
+    def simulator_name(self, index: int) -> str:
+        """The server name ComfyWeb gives the simulator (from COMFYUI_SERVERS)."""
+        return "127.0.0.1-" + self.simulators[index][0].rsplit(":", 1)[1]
+
+    def kill_simulator(self, index: int) -> None:
+        process = self.simulators[index][1]
+        process.kill()
+        process.wait(5)
+
+    def pause_simulator(self, index: int) -> None:
+        """SIGSTOP: the server stops answering without closing its sockets."""
+        self.simulators[index][1].send_signal(signal.SIGSTOP)
+
+    def resume_simulator(self, index: int) -> None:
+        self.simulators[index][1].send_signal(signal.SIGCONT)
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against this app's database (e.g. to configure servers)."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    def kill_app(self) -> None:
+        """SIGKILL the web process: no shutdown handler runs, as in a crash."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def start_app(self) -> None:
+        """Start the web process again on the same port, database and files."""
+        log = self.data_dir / "serve.log"
+        with log.open("a") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "serve", "--port", str(self.port), "--simulators", "0"],
+                cwd=REPO,
+                env=self.environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_http(f"{self.url}/healthz", 30, self.process, log)
 
     @property
     def log(self) -> str:
@@ -100,11 +149,15 @@ def live_app(
             )
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/healthz", 30, app_process, log)
-        yield LiveApp(url=url, data_dir=data_dir, process=app_process, simulators=sims)
+        app = LiveApp(url, data_dir, app_process, sims, environment, port)
+        yield app
+        app_process = app.process
     finally:
         if app_process is not None:
             _stop(app_process)
         for _, process in sims:
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
             _stop(process)
 
 

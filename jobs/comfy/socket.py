@@ -51,6 +51,7 @@ class ComfySocket:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_size: int | None = None,
+        close_timeout: float = 2.0,
     ) -> None:
         self._url = url
         self._server_url = _server_url(url)
@@ -59,6 +60,8 @@ class ComfySocket:
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._max_size = max_size
+        # A frozen server never answers the closing handshake; don't wait long for it.
+        self._close_timeout = close_timeout
         self._ws: ClientConnection | None = None
 
     @property
@@ -88,6 +91,7 @@ class ComfySocket:
                 ping_interval=self._ping_interval,
                 ping_timeout=self._ping_timeout,
                 max_size=self._max_size,
+                close_timeout=self._close_timeout,
             )
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise ComfyUnavailable(f"cannot open {self._url}: {exc!r}", server_url=self._server_url) from exc

@@ -12,9 +12,9 @@ import uuid
 
 import httpx
 import pytest
-import websockets
 from PIL import Image
 
+from tests.clients import Browser, follow_until_done
 from tests.factories import png_bytes
 from tests.live import live_app
 
@@ -25,48 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("live")]
 def app(tmp_path_factory):
     with live_app(tmp_path_factory.mktemp("live-api"), simulators=2, sim_delay=0.05) as running:
         yield running
-
-
-class Browser:
-    """One browser session: cookies from the first page view, CSRF header on unsafe calls."""
-
-    def __init__(self, app):
-        self.app = app
-        self.http = httpx.Client(base_url=app.url, timeout=10)
-        assert self.http.get("/").status_code == 200
-        self.csrf = self.http.cookies["csrftoken"]
-
-    def post(self, path, **kwargs):
-        return self.http.post(path, headers={"X-CSRFToken": self.csrf}, **kwargs)
-
-    def upload(self, data: bytes):
-        answer = self.post("/api/uploads/", files={"file": ("in.png", data, "image/png")})
-        assert answer.status_code == 201, answer.text
-        return answer.json()
-
-    async def tab_socket(self, tab: str):
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        return await websockets.connect(
-            f"{self.app.ws_url}/ws/tabs/{tab}/",
-            additional_headers={"Cookie": cookie},
-            origin=self.app.url,
-        )
-
-
-async def follow_until_done(socket, job_ids: set[str], timeout: float = 30):
-    """Messages of one tab until every job in `job_ids` finished; returns them all."""
-    seen, done = [], set()
-    async with asyncio.timeout(timeout):
-        while done != job_ids:
-            message = json.loads(await socket.recv())
-            seen.append(message)
-            if message["type"] == "job.updated" and message["job"]["status"] in (
-                "succeeded",
-                "failed",
-                "cancelled",
-            ):
-                done.add(message["job"]["id"])
-    return seen
 
 
 async def test_two_tabs_run_invert_at_once_and_each_gets_its_own_result(app):
