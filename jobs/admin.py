@@ -1,23 +1,277 @@
-"""The pool in Django's admin: servers, workflows, tabs (with force-unlock) and jobs."""
+"""The pool in Django's admin: servers, workflows (with the ComfyUI importer), tabs (with
+force-unlock) and jobs. Actions call jobs.pool_actions, which the live dashboard shares."""
 
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from jobs import events, service
+from jobs import importer, importer_admin, pool_actions
 from jobs.models import ACTIVE_STATUSES, Attempt, Job, Output, Server, Tab, Upload, Workflow
+from jobs.pool import clean_base_url
+
+
+class ServerForm(forms.ModelForm):
+    url = forms.CharField(
+        max_length=500, help_text="The ComfyUI base URL, http:// or https://, e.g. http://gpu1:8188"
+    )
+
+    class Meta:
+        model = Server
+        fields = ("name", "url", "enabled", "draining", "weight", "max_concurrent", "max_queued")
+        labels = {"max_concurrent": "Maximum concurrent jobs"}
+
+    def clean_url(self) -> str:
+        try:
+            url = clean_base_url(self.cleaned_data["url"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        # Excluded from model validation below, so its uniqueness is checked here.
+        if Server.objects.filter(url=url).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("Another server has this URL.")
+        return url
+
+    def _get_validation_exclusions(self):
+        # The model's URLField validator refuses bare host names; clean_url checked the URL.
+        return {*super()._get_validation_exclusions(), "url"}
+
+    def clean_weight(self) -> float:
+        weight = self.cleaned_data["weight"]
+        if weight <= 0:
+            raise forms.ValidationError("The weight must be above 0; disable the server instead.")
+        return weight
 
 
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
-    list_display = ("name", "url", "enabled", "status", "last_seen", "queue_remaining")
-    list_filter = ("enabled", "status")
-    readonly_fields = ("client_id", "status", "last_seen", "offline_since", "last_error", "queue_remaining")
+    form = ServerForm
+    list_display = (
+        "name",
+        "url",
+        "enabled",
+        "draining",
+        "status_column",
+        "queue_remaining",
+        "active_jobs",
+        "version",
+        "locked_tabs",
+        "weight",
+        "last_seen",
+    )
+    list_filter = ("enabled", "draining", "status")
+    search_fields = ("name", "url")
+    readonly_fields = (
+        "status",
+        "last_seen",
+        "offline_since",
+        "last_error",
+        "queue_remaining",
+        "version",
+        "devices",
+        "node_class_count",
+        "client_id",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "url", "enabled", "draining")}),
+        ("Capacity", {"fields": ("weight", "max_concurrent", "max_queued")}),
+        (
+            "Health (filled in by the relay)",
+            {"fields": readonly_fields},
+        ),
+    )
+    actions = ["enable", "disable", "drain", "undrain", "test_connection"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                locked=Count("locked_tabs", distinct=True),
+                active=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES), distinct=True),
+            )
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, server: Server) -> str:
+        colour = {"online": "#2a7d2a", "offline": "#b22222"}.get(server.status, "#777")
+        return format_html('<b style="color:{}">{}</b>', colour, server.status)
+
+    @admin.display(description="locked tabs", ordering="locked")
+    def locked_tabs(self, server: Server) -> int:
+        return server.locked
+
+    @admin.display(description="active jobs", ordering="active")
+    def active_jobs(self, server: Server) -> int:
+        return server.active
+
+    @admin.display(description="devices")
+    def devices(self, server: Server) -> str:
+        lines = pool_actions.describe_devices(server.system_stats or {})
+        return format_html_join("", "<div>{}</div>", ((line,) for line in lines)) if lines else "–"
+
+    @admin.display(description="node classes")
+    def node_class_count(self, server: Server) -> str:
+        classes = server.node_classes
+        return str(len(classes)) if isinstance(classes, dict | list) else "–"
+
+    def _flags(self, request, queryset, action: str) -> None:
+        changed = pool_actions.set_server_flags(list(queryset.values_list("id", flat=True)), action)
+        self.message_user(request, f"{action.capitalize()}: {changed} server(s).", messages.SUCCESS)
+
+    @admin.action(description="Enable: the balancer may give them new tabs")
+    def enable(self, request, queryset) -> None:
+        self._flags(request, queryset, "enable")
+
+    @admin.action(description="Disable: no new tabs (tabs already there finish their jobs)")
+    def disable(self, request, queryset) -> None:
+        self._flags(request, queryset, "disable")
+
+    @admin.action(description="Drain: take no new tabs; locked tabs finish there")
+    def drain(self, request, queryset) -> None:
+        self._flags(request, queryset, "drain")
+
+    @admin.action(description="Undrain: take new tabs again")
+    def undrain(self, request, queryset) -> None:
+        self._flags(request, queryset, "undrain")
+
+    @admin.action(description="Test connection: ask each for /system_stats now")
+    def test_connection(self, request, queryset) -> None:
+        for server in queryset:
+            self._test(request, server)
+
+    def _test(self, request: HttpRequest, server: Server) -> None:
+        try:
+            stats = pool_actions.probe(server.url)
+        except pool_actions.ProbeFailed as error:
+            message = f"{server.name} ({server.url}) is unreachable: {error}"
+            self.message_user(request, message, messages.ERROR)
+            return
+        self.message_user(request, f"{server.name}: {pool_actions.summarize_stats(stats)}", messages.SUCCESS)
+
+    def get_urls(self):
+        test = self.admin_site.admin_view(self.test_connection_view)
+        return [path("<int:server_id>/test-connection/", test, name="jobs_server_test"), *super().get_urls()]
+
+    def test_connection_view(self, request: HttpRequest, server_id: int) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:jobs_server_change", args=[server_id]))
+        server = get_object_or_404(Server, id=server_id)
+        if not self.has_view_or_change_permission(request, server):
+            raise PermissionDenied
+        self._test(request, server)
+        return HttpResponseRedirect(reverse("admin:jobs_server_change", args=[server.id]))
 
 
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "enabled", "builtin")
+    list_display = ("slug", "name", "enabled", "builtin", "param_count")
+    list_filter = ("enabled", "builtin")
+    search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="parameters")
+    def param_count(self, workflow: Workflow) -> int:
+        return len(workflow.params or [])
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="jobs_workflow_import"), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Import from ComfyUI (API format): upload → review the proposals → save."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import from ComfyUI (API format)",
+        }
+        step = request.POST.get("step") if request.method == "POST" else None
+        if step in ("preview", "save"):
+            return self._review(request, context, save=step == "save")
+        upload = importer_admin.UploadForm(request.POST or None, request.FILES or None)
+        if step == "analyze" and upload.is_valid():
+            source = importer_admin.node_source(upload.cleaned_data.get("server"))
+            try:
+                analysis = importer.analyze(
+                    upload.cleaned_data["raw"],
+                    source.object_info,
+                    source.classes,
+                    source.server_name,
+                )
+            except importer.GraphError as error:
+                for problem in error.problems:
+                    upload.add_error(None, problem)
+            else:
+                name = getattr(upload.cleaned_data.get("file"), "name", "") or "Imported workflow"
+                name = name.removesuffix(".json").removesuffix(".api")
+                notes = [*source.notes, *analysis.warnings]
+                review = importer_admin.ReviewForm(
+                    initial={
+                        "name": name,
+                        "slug": name.lower().replace(" ", "-")[:64],
+                        "graph": json.dumps(analysis.graph, ensure_ascii=False),
+                        "notes": json.dumps(notes),
+                    }
+                )
+                formset = importer_admin.ParamFormSet(
+                    initial=[importer_admin.param_to_initial(p) for p in analysis.proposals], prefix="p"
+                )
+                return self._render_review(request, context, review, formset, notes, analysis.params, [])
+        context["upload"] = upload
+        return TemplateResponse(request, "admin/jobs/workflow/import.html", context)
+
+    def _review(self, request: HttpRequest, context: dict[str, Any], *, save: bool) -> HttpResponse:
+        review = importer_admin.ReviewForm(request.POST)
+        formset = importer_admin.ParamFormSet(request.POST, prefix="p")
+        notes = _json_list(request.POST.get("notes"))
+        params = [f.cleaned_data["param"] for f in formset if f.is_valid() and "param" in f.cleaned_data]
+        problems: list[str] = []
+        if review.is_valid() and formset.is_valid():
+            problems = importer.check_params(review.cleaned_data["graph"], params)
+            if save and not problems:
+                workflow = Workflow.objects.create(
+                    slug=review.cleaned_data["slug"],
+                    name=review.cleaned_data["name"],
+                    description=review.cleaned_data["description"],
+                    graph=review.cleaned_data["graph"],
+                    params=params,
+                )
+                self.log_addition(request, workflow, "Imported from ComfyUI (API format).")
+                self.message_user(
+                    request, f"Imported {workflow.name} with {len(params)} parameter(s).", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:jobs_workflow_change", args=[workflow.pk]))
+        return self._render_review(request, context, review, formset, notes, params, problems)
+
+    def _render_review(self, request, context, review, formset, notes, params, problems) -> HttpResponse:
+        context.update(
+            review=review, formset=formset, notes=notes, preview=_preview(params), problems=problems
+        )
+        return TemplateResponse(request, "admin/jobs/workflow/import.html", context)
+
+
+def _json_list(raw: str | None) -> list[str]:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _preview(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The params as the run page's form shows them (static/comfyweb/app.js buildField)."""
+    return [{**p, "choices": [str(c) for c in p.get("choices", [])]} for p in params]
 
 
 class TabJobInline(admin.TabularInline):
@@ -86,13 +340,7 @@ class TabAdmin(admin.ModelAdmin):
 
     @admin.action(description="Force unlock: release the server and cancel these tabs' active jobs")
     def force_unlock(self, request, queryset) -> None:
-        cancelled = 0
-        for tab in queryset:
-            result = service.force_unlock(tab.id)
-            events.publish_sync(result.events)
-            for job_id in result.on_servers:
-                events.nudge_relay_sync("cancel", job=job_id)
-            cancelled += sum(1 for _, m in result.events if m["type"] == "job.updated")
+        cancelled = sum(pool_actions.force_unlock(tab.id) for tab in queryset)
         self.message_user(
             request,
             f"Unlocked {queryset.count()} tab(s); cancelled {cancelled} active job(s) of those tabs only. "

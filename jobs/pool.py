@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.core.validators import URLValidator
+from django.core.exceptions import ImproperlyConfigured
 
 from jobs.models import Server
+
+HOST_RE = re.compile(r"^[A-Za-z0-9._-]+$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def clean_base_url(raw: str) -> str:
+    """A ComfyUI base URL: http(s), a host (bare names such as `gpu1` included, which Django's
+    URLValidator refuses), an optional port and path; no credentials, query or fragment."""
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("Use an http:// or https:// URL, e.g. http://gpu1:8188")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    host = (
+        parts.netloc.rsplit("@", 1)[-1].rsplit(":", 1)[0] if not parts.netloc.endswith("]") else parts.netloc
+    )
+    if not parts.hostname or port == -1 or not HOST_RE.match(host) or any(c.isspace() for c in url):
+        raise ValueError("Enter a URL such as http://gpu1:8188 (a host and an optional port).")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("The URL takes no user name, password, query or fragment.")
+    return url
 
 
 def _name_for(url: str) -> str:
@@ -17,14 +40,12 @@ def _name_for(url: str) -> str:
 
 def register_servers(urls: list[str]) -> list[Server]:
     """Add each URL to the pool unless present; servers made in the admin are left alone."""
-    validate = URLValidator(schemes=["http", "https"])
     servers = []
     for raw in urls:
-        url = raw.rstrip("/")
         try:
-            validate(url)
-        except ValidationError:
-            raise ImproperlyConfigured(f"COMFYUI_SERVERS has an invalid URL: {raw!r}") from None
+            url = clean_base_url(raw)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"COMFYUI_SERVERS has an invalid URL {raw!r}: {error}") from None
         server = Server.objects.filter(url=url).first()
         if server is None:
             name, n = _name_for(url), 1

@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import attempts, events, progress, tabs
+from jobs import attempts, events, metrics_hooks, progress, tabs
 from jobs.comfy import ComfyError
 from jobs.dispatch import Reservations, Waiting, fair_order, positions
 from jobs.models import Job, Server
@@ -62,8 +62,11 @@ class Relay:
         try:
             while not stop.is_set():
                 await self.step()
+                due = time.monotonic() + self.poll_interval
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                if not self._wake.is_set():
+                    metrics_hooks.relay_lag(time.monotonic() - due)
                 self._wake.clear()
         finally:
             listener.cancel()

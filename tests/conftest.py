@@ -31,11 +31,14 @@ def bob(db):
 
 @pytest.fixture(autouse=True)
 def _builtin_workflows(request):
-    """Transactional tests flush the tables, data migrations included: put the built-ins back."""
+    """Transactional tests flush the tables, data migrations included, and a later test on the
+    same xdist worker would find no workflows: every database test gets the built-ins back."""
     marker = request.node.get_closest_marker("django_db")
-    if marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
-        request.getfixturevalue("transactional_db")
-        from jobs.builtin_workflows import install
-        from jobs.models import Workflow
+    if marker is None:
+        return
+    transactional = marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from jobs.builtin_workflows import install
+    from jobs.models import Workflow
 
-        install(Workflow)
+    install(Workflow)

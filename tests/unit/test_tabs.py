@@ -105,3 +105,16 @@ def test_staff_force_unlock_from_the_admin(alice, admin_user):
 def test_tab_list_is_staff_only(alice):
     answer = Client().get("/admin/jobs/tab/")
     assert answer.status_code == 302 and "/admin/login/" in answer["Location"]
+
+
+def test_comfyui_servers_accepts_bare_host_names_and_refuses_bad_urls(db):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from jobs.pool import register_servers
+
+    (server,) = register_servers(["http://gpu1:8188/"])
+    assert server.url == "http://gpu1:8188" and server.name == "gpu1-8188"
+    assert register_servers(["http://gpu1:8188"]) == [server], "added once"
+    for bad in ["ftp://gpu1", "gpu1:8188", "http://user:pw@gpu1", "http://gpu 1:8188"]:
+        with pytest.raises(ImproperlyConfigured):
+            register_servers([bad])

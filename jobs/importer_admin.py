@@ -1,0 +1,201 @@
+"""The admin's side of the workflow importer: where node definitions come from, and the forms.
+
+Node definitions: the operator picks a server; its /object_info is fetched live (types,
+bounds, choices and the class check). When it does not answer, the classes it reported
+last (Server.node_classes, filled by the relay) are used for the class check, and the
+built-in table (jobs.importer_rules) for bounds. With no server chosen, only the table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms import formset_factory
+
+from jobs import importer, pool_actions
+from jobs.models import Server, Workflow
+from jobs.workflows import PARAM_TYPES
+
+
+@dataclass
+class NodeSource:
+    server_name: str = ""
+    object_info: dict[str, Any] | None = None
+    classes: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def node_source(server: Server | None) -> NodeSource:
+    if server is None:
+        return NodeSource(
+            notes=["No server chosen: bounds come from the built-in table; classes not checked."]
+        )
+    try:
+        info = pool_actions.fetch_object_info(server.url)
+    except pool_actions.ProbeFailed as error:
+        stored = server.node_classes
+        classes = [str(c) for c in stored] if isinstance(stored, dict | list) and stored else None
+        infos = (
+            stored if isinstance(stored, dict) and all(isinstance(v, dict) for v in stored.values()) else None
+        )
+        checked = "checked against the classes it reported last" if classes else "node classes not checked"
+        return NodeSource(
+            server.name,
+            infos or None,
+            classes,
+            [f"{server.name} did not answer ({error}): {checked}; bounds from the built-in table."],
+        )
+    return NodeSource(
+        server.name,
+        info,
+        list(info),
+        [f"Types and bounds from {server.name}'s /object_info ({len(info)} classes)."],
+    )
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(required=False, label="API-format JSON file")
+    text = forms.CharField(
+        required=False,
+        label="…or paste the JSON",
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false"}),
+    )
+    server = forms.ModelChoiceField(
+        Server.objects.filter(enabled=True),
+        required=False,
+        empty_label="(none: built-in bounds, no class check)",
+        help_text="Bounds and choices come from this server's /object_info; its node classes are checked.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload = data.get("file")
+        if upload:
+            if upload.size > importer.MAX_BYTES:
+                raise ValidationError("The file is larger than 5 MB.")
+            data["raw"] = upload.read()
+        elif data.get("text", "").strip():
+            data["raw"] = data["text"]
+        else:
+            raise ValidationError("Choose a file or paste the JSON of an API-format workflow.")
+        return data
+
+
+class ReviewForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=64)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}))
+    graph = forms.CharField(widget=forms.HiddenInput)
+    notes = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if Workflow.objects.filter(slug=slug).exists():
+            raise ValidationError(f"A workflow with slug {slug!r} exists already.")
+        return slug
+
+    def clean_graph(self) -> dict[str, Any]:
+        try:
+            graph = json.loads(self.cleaned_data["graph"])
+            importer.validate(graph)
+        except (ValueError, importer.GraphError) as error:
+            raise ValidationError(f"The graph is no longer valid: {error}") from None
+        return graph
+
+
+class ParamForm(forms.Form):
+    include = forms.BooleanField(required=False)
+    name = forms.CharField(max_length=64)
+    label = forms.CharField(max_length=200, required=False)
+    type = forms.ChoiceField(choices=[(t, t) for t in PARAM_TYPES])
+    node = forms.CharField(widget=forms.HiddenInput)
+    input = forms.CharField(widget=forms.HiddenInput)
+    default = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 1, "cols": 28})
+    )
+    min = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"step": "any", "size": 8}))
+    max = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"step": "any", "size": 8}))
+    step = forms.FloatField(required=False, widget=forms.NumberInput(attrs={"step": "any", "size": 6}))
+    choices = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 1, "cols": 20}), help_text="one per line"
+    )
+    where = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("include") and data.get("type"):
+            try:
+                data["param"] = form_to_param(data)
+            except ValueError as error:
+                raise ValidationError(str(error)) from None
+        return data
+
+
+ParamFormSet = formset_factory(ParamForm, extra=0)
+
+
+def _number(raw: Any, integer: bool, what: str) -> int | float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {raw!r} is not a number") from None
+    if integer:
+        if not value.is_integer():
+            raise ValueError(f"{what} must be a whole number")
+        return int(value)
+    return value
+
+
+def form_to_param(data: dict[str, Any]) -> dict[str, Any]:
+    """One ticked row of the review formset → a Workflow.params entry."""
+    kind = data["type"]
+    integer = kind in ("int", "seed")
+    param: dict[str, Any] = {
+        "name": data["name"].strip(),
+        "type": kind,
+        "node": data["node"],
+        "input": data["input"],
+        "label": data.get("label") or data["name"],
+    }
+    raw = data.get("default") or ""
+    if kind == "text":
+        param["default"] = raw
+    elif kind == "choice":
+        param["choices"] = [line.strip() for line in (data.get("choices") or "").splitlines() if line.strip()]
+        param["default"] = raw.strip() or (param["choices"][0] if param["choices"] else None)
+    elif kind in ("int", "float", "seed"):
+        try:
+            param["default"] = _number(raw.strip(), integer, "the default")
+            for key in ("min", "max", "step"):
+                value = _number(data.get(key), integer, key)
+                if value is not None:
+                    param[key] = value
+        except ValueError as error:
+            raise ValueError(f"{param['name']}: {error}") from None
+    return param
+
+
+def param_to_initial(proposal: importer.Proposal) -> dict[str, Any]:
+    param = proposal.param
+    default = param.get("default")
+    return {
+        "include": proposal.include,
+        "name": param["name"],
+        "label": param.get("label", ""),
+        "type": param["type"],
+        "node": param["node"],
+        "input": param["input"],
+        "default": "" if default is None else str(default),
+        "min": param.get("min"),
+        "max": param.get("max"),
+        "step": param.get("step"),
+        "choices": "\n".join(str(c) for c in param.get("choices", [])),
+        "where": f"{proposal.title} · node {param['node']} · {param['input']}"
+        + (f" — {proposal.note}" if proposal.note else ""),
+    }
