@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migrate clean
+.PHONY: run test lint bench install migrate translations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,14 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate
+# The .mo files are built, not committed: msgfmt when present, else polib.
+translations: install
+	$(BIN)/python manage.py compiletranslations -v0
+
+run: migrate translations
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install translations
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)

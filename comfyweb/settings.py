@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from comfyweb.env import env_bool, env_float, env_int, env_list, env_str
@@ -62,30 +63,38 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("COMFYWEB_SQLITE_PATH", str(DATA_DIR / "comfyweb.sqlite3")),
-        # Several threads and processes write: wait for the lock instead of failing,
-        # and take the write lock at BEGIN so read-then-write transactions cannot deadlock.
-        "OPTIONS": {
-            "timeout": 30,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
-        # A file, as in production: shared-cache in-memory SQLite has table locks that ignore
-        # the busy timeout, so concurrency tests would fail for the wrong reason.
-        # One per test process, so two test runs at once never share a file.
-        "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"comfyweb-test-{os.getpid()}.sqlite3")},
+# SQLite in the data dir by default; DATABASE_URL (dj-database-url) selects PostgreSQL.
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+    except ValueError as error:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("COMFYWEB_SQLITE_PATH", str(DATA_DIR / "comfyweb.sqlite3")),
+            # Several threads and processes write: wait for the lock instead of failing,
+            # and take the write lock at BEGIN so read-then-write transactions cannot deadlock.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # One per test process, so two test runs at once never share a file.
+            "TEST": {"NAME": str(Path(tempfile.gettempdir()) / f"comfyweb-test-{os.getpid()}.sqlite3")},
+        }
     }
-}
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
+    # The pub/sub layer: the list-based RedisChannelLayer shares one capacity of 100 messages
+    # per process and drops silently past it, while pub/sub carried 2,000 messages/s here.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_keepalive": True}]},
         }
     }
 else:
@@ -121,6 +130,9 @@ COMFYWEB_MAX_ATTEMPTS = env_int("COMFYWEB_MAX_ATTEMPTS", 3, minimum=1)
 COMFYWEB_METRICS_TOKEN = env_str("COMFYWEB_METRICS_TOKEN", "")
 # How often the relay looks for pending jobs and checks on servers, in seconds.
 COMFYWEB_RELAY_POLL = env_float("COMFYWEB_RELAY_POLL", 1.0)
+# How long a relay's claim on a server lasts without renewal; another relay takes the server
+# over within this time when one dies.
+COMFYWEB_RELAY_LEASE = env_float("COMFYWEB_RELAY_LEASE", 10.0, minimum=1.0)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = COMFYWEB_MAX_UPLOAD_BYTES + 1024 * 1024
 
@@ -133,3 +145,43 @@ LOGGING = {
         "jobs": {"handlers": ["console"], "level": env_str("COMFYWEB_LOG_LEVEL", "INFO")},
     },
 }
+
+# --- Production security (issue G) ---
+# Dev defaults stay easy (DEBUG on, plain HTTP); DJANGO_DEBUG=0 demands a real secret key, and
+# COMFYWEB_TLS=1 turns on everything `manage.py check --deploy` asks of an HTTPS site.
+# See SECURITY.md.
+if not DEBUG and (not os.environ.get("DJANGO_SECRET_KEY") or SECRET_KEY.startswith("dev-only-insecure")):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set to a long random value when DJANGO_DEBUG is off "
+        "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+
+# Every /api/ error is JSON, oversized bodies are refused by their Content-Length (SPEC §4).
+MIDDLEWARE = ["jobs.http.ApiErrorMiddleware", *MIDDLEWARE]
+
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # the page reads it for the X-CSRFToken header (SPEC §4)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+COMFYWEB_TLS = env_bool("COMFYWEB_TLS", False)
+if COMFYWEB_TLS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("COMFYWEB_HSTS_SECONDS", 60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("COMFYWEB_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("COMFYWEB_HSTS_PRELOAD", True)
+    # /healthz is polled over plain HTTP by load balancers and process managers.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+    if env_bool("COMFYWEB_TLS_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Tab socket: job.submit frames per socket, as a token bucket (SPEC §5; error `rate_limited`).
+COMFYWEB_SUBMIT_BURST = env_int("COMFYWEB_SUBMIT_BURST", 10, minimum=1)
+COMFYWEB_SUBMIT_RATE = env_float("COMFYWEB_SUBMIT_RATE", 2.0, minimum=0.01)

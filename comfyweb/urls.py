@@ -10,3 +10,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("jobs.urls")),
 ]
+
+# Errors under /api/ are JSON, never an HTML page (SPEC §4); pages keep Django's.
+handler404 = "jobs.http.not_found"
+handler500 = "jobs.http.server_error"

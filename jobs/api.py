@@ -1,27 +1,33 @@
 """The JSON API of SPEC §4, on django-ninja: bodies validated into schemas, OpenAPI generated.
 
 Each route validates, calls one service function and serializes the result (STYLE §2).
-Every error is `{"error": {"code", "message"}}`, never an HTML page.
+Every error is `{"error": {"code", "message"}}`, never an HTML page: the handlers below cover
+the routes, jobs.http covers what never reaches them (unknown paths, 405, oversized bodies).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import reverse
-from ninja import File, NinjaAPI, Schema, Status
+from ninja import Field, File, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie
 
-from jobs import errors, events, service, tabs
+from jobs import errors, events, http, service, tabs
 from jobs.models import Workflow
 from jobs.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.uploads import accept_upload
 from jobs.workflows import public_params
+
+log = logging.getLogger("jobs.api")
 
 
 class SessionCookie(APIKeyCookie):
@@ -141,8 +147,9 @@ class TabOut(Schema):
 
 
 class JobIn(Schema):
-    tab: str
-    workflow: str
+    # Lengths bound what a hostile body can make the service look up or echo back.
+    tab: str = Field(max_length=64)
+    workflow: str = Field(max_length=100)
     params: dict[str, Any] = {}
 
 
@@ -152,8 +159,10 @@ ERRORS = {
     403: ErrorOut,
     404: ErrorOut,
     409: ErrorOut,
+    405: ErrorOut,
     413: ErrorOut,
     429: ErrorOut,
+    500: ErrorOut,
 }
 
 
@@ -195,13 +204,41 @@ def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = "csrf_failed" if "CSRF" in str(exc) else f"http_{exc.status_code}"
+    code = "csrf_failed" if "CSRF" in str(exc) else http.STATUS_CODES.get(exc.status_code, "bad_request")
     return error_response(request, exc.status_code, code, str(exc))
 
 
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return error_response(request, 413, "request_too_large", "The request body is too large.")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return error_response(request, 400, "bad_request", "The request could not be read.")
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return error_response(request, 400, "bad_request", "The multipart body could not be read.")
+
+
+@api.exception_handler(RecursionError)
+def _too_deep(request: HttpRequest, exc: RecursionError) -> HttpResponse:
+    """`[[[[…` thousands deep makes json's parser recurse: a bad body, not a bug of ours."""
+    return error_response(request, 400, "bad_request", "The request body is nested too deeply.")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A bug: logged with its traceback, answered without one (ninja would send it under DEBUG)."""
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    return http.json_error(500)
 
 
 # --- routes --------------------------------------------------------------------------------

@@ -2,23 +2,52 @@
 
 Thin by design (STYLE §4): it checks the session, joins the tab's group, validates what
 the page sends and hands it to the service; it decides nothing itself.
+
+Hostile frames (SECURITY.md): binary, malformed and unknown frames get an `error` and the
+socket stays open (SPEC §5); a frame over MAX_FRAME bytes gets an `error` and a close with
+CLOSE_TOO_BIG; job.submit is rate limited per socket by a token bucket.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from jobs import errors, events, service, tabs
 
 db = database_sync_to_async
+log = logging.getLogger("jobs.consumers")
 
 CLOSE_REFUSED = 4403
+# RFC 6455's own "message too big" is 1009, but Daphne (autobahn) lets an application close
+# only with 1000 or 3000-4999, so this is 1009 in the application range. Frames over 1 MiB
+# never reach us: Daphne itself drops those connections.
+CLOSE_TOO_BIG = 4009
 MAX_FRAME = 64 * 1024
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `rate` per second; each submission takes one."""
+
+    def __init__(self, burst: int, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.rate, self.clock = burst, rate, clock
+        self.tokens, self.stamp = float(burst), clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class TabConsumer(AsyncJsonWebsocketConsumer):
@@ -39,6 +68,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(error.code, error.message)
             return
         self.session_key, self.tab_id = session_key, str(tab.id)
+        self.submissions = TokenBucket(settings.COMFYWEB_SUBMIT_BURST, settings.COMFYWEB_SUBMIT_RATE)
         self.group = events.tab_group(tab.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await db(tabs.tab_connected)(tab.id, +1)
@@ -58,16 +88,21 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.tab_id is None:
             return
-        if bytes_data is not None:
-            await self._error("invalid_message", "Binary frames are not accepted.")
+        size = len(bytes_data) if bytes_data is not None else _utf8_size(text_data or "")
+        if size > MAX_FRAME:
+            await self._error("message_too_large", f"Messages are limited to {MAX_FRAME} bytes.")
+            await self.close(code=CLOSE_TOO_BIG)
             return
-        if text_data is None or len(text_data) > MAX_FRAME:
-            await self._error("invalid_message", "The message is too large.")
+        if bytes_data is not None or text_data is None:
+            await self._error("invalid_message", "Binary frames are not accepted.")
             return
         try:
             content = json.loads(text_data)
         except ValueError:
             await self._error("invalid_message", "Messages must be JSON objects.")
+            return
+        except RecursionError:  # "[[[[…" thousands deep: json's parser recurses
+            await self._error("invalid_message", "The message is nested too deeply.")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             await self._error("invalid_message", "Messages must be JSON objects with a type.")
@@ -91,8 +126,18 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             await handler(content, ref)
         except errors.ServiceError as error:
             await self._error(error.code, error.message, ref)
+        except Exception:
+            # A bug must not cost the page its socket (SPEC §5); it is logged, not echoed.
+            log.exception("tab %s: %s failed", self.tab_id, kind)
+            await self._error("internal", "Something went wrong on our side; it has been logged.", ref)
 
     async def _submit(self, content: dict[str, Any], ref: str | None) -> None:
+        if not self.submissions.take():
+            raise errors.ServiceError("rate_limited", "Too many submissions: wait a moment.", status=429)
+        if not isinstance(content.get("workflow"), str) or len(content["workflow"]) > 100:
+            raise errors.ServiceError(
+                "unknown_workflow", "workflow must be a workflow slug.", field="workflow"
+            )
         _, found = await db(service.submit_job)(
             self.session_key, self.tab_id, content.get("workflow"), content.get("params") or {}, ref
         )
@@ -130,3 +175,10 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_preview(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+
+def _utf8_size(text: str) -> int:
+    """The frame's size in UTF-8 bytes, or a smaller number when it cannot exceed MAX_FRAME anyway."""
+    if len(text) * 4 <= MAX_FRAME:
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -3,18 +3,59 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Min
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from jobs import relay, storage
+from jobs import relay, storage, thumbnails
 from jobs.api import workflow_list
-from jobs.models import Output, Server, Upload
+from jobs.models import Output, Server, Upload, Workflow
+
+GALLERY_PAGE_SIZE = 24
+
+# The built-in workflows' names, descriptions and labels (jobs/builtin_workflows.py) live in
+# the database; marked here so that they are in the catalog and shown translated. A workflow
+# an operator adds shows as written.
+BUILTIN_TEXT = (
+    gettext_noop("Invert colours"),
+    gettext_noop("Inverts every colour of the image."),
+    gettext_noop("Gaussian blur"),
+    gettext_noop("Blurs the image with a Gaussian kernel."),
+    gettext_noop("Upscale"),
+    gettext_noop("Scales the image by a factor."),
+    gettext_noop("Preview demo (simulator)"),
+    gettext_noop("A slow sampler-like node with live previews; runs on the built-in simulators."),
+    gettext_noop("Image"),
+    gettext_noop("Blur radius"),
+    gettext_noop("Sigma"),
+    gettext_noop("Scale by"),
+    gettext_noop("Method"),
+    gettext_noop("Steps"),
+)
+
+
+def _translated(text: str | None) -> str:
+    return gettext(text) if text else (text or "")
+
+
+def localized_workflows() -> list[dict[str, Any]]:
+    """workflow_list() with names, descriptions and parameter labels in the active language."""
+    workflows = workflow_list()
+    for workflow in workflows:
+        workflow["name"] = _translated(workflow["name"])
+        workflow["description"] = _translated(workflow.get("description"))
+        for param in workflow["params"]:
+            param["label"] = _translated(param.get("label") or param["name"])
+    return workflows
 
 
 def _start_session(request: HttpRequest) -> str:
@@ -29,33 +70,82 @@ def _start_session(request: HttpRequest) -> str:
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
     _start_session(request)
-    return render(request, "jobs/index.html", {"workflows": workflow_list()})
+    return render(request, "jobs/index.html", {"workflows": localized_workflows()})
+
+
+def _thumb_width(output: Output) -> int:
+    """The width of the output's thumbnail (thumbnails.MAX_SIDE on the longer side, never upscaled)."""
+    width, height = output.width or 0, output.height or 0
+    longest = max(width, height)
+    if not longest:
+        return thumbnails.MAX_SIDE
+    if longest <= thumbnails.MAX_SIDE:
+        return width
+    return max(1, round(width * thumbnails.MAX_SIDE / longest))
+
+
+def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    job = output.job
+    declared = workflows.get(job.workflow.slug, {}).get("params", [])
+    labels = {p["name"]: p["label"] for p in declared}
+    kinds = {p["name"]: p.get("type") for p in declared}
+    params = [
+        {"name": name, "label": labels.get(name, name), "value": value}
+        for name, value in (job.params or {}).items()
+        if kinds.get(name) != "image" and value not in (None, "")
+    ]
+    url = f"/files/outputs/{output.id}/"
+    return {
+        "id": str(output.id),
+        "url": url,
+        "thumb_url": f"{url}?thumb=1",
+        "thumb_width": _thumb_width(output),
+        "download_url": f"{url}?download=1",
+        "filename": output.filename,
+        "width": output.width,
+        "height": output.height,
+        "job_id": str(job.id),
+        "workflow": _translated(job.workflow.name),
+        "workflow_slug": job.workflow.slug,
+        "tab": str(job.tab_id),
+        "params": params,
+        "created_at": output.created_at,
+    }
 
 
 @require_GET
 @ensure_csrf_cookie
 def gallery(request: HttpRequest) -> HttpResponse:
+    """The session's results, newest first, 24 a page, filtered by `?tab=` and `?workflow=`."""
     session_key = _start_session(request)
-    outputs = (
-        Output.objects.filter(job__session_key=session_key, kind="output")
-        .select_related("job__workflow")
-        .order_by("-created_at", "node_id", "index")
-    )
-    items = [
-        {
-            "url": f"/files/outputs/{o.id}/",
-            "filename": o.filename,
-            "width": o.width,
-            "height": o.height,
-            "kind": o.kind,
-            "job_id": str(o.job_id),
-            "workflow": o.job.workflow.name,
-            "tab": str(o.job.tab_id),
-            "created_at": o.created_at,
-        }
-        for o in outputs[:500]
-    ]
-    return render(request, "jobs/gallery.html", {"outputs": items})
+    mine = Output.objects.filter(job__session_key=session_key, kind="output")
+    outputs = mine.select_related("job__workflow").order_by("-created_at", "-job_id", "node_id", "index")
+    tab = request.GET.get("tab", "")
+    workflow = request.GET.get("workflow", "")
+    try:
+        tab_id = uuid.UUID(tab) if tab else None
+    except ValueError:
+        tab_id, tab = None, ""
+    if tab_id:
+        outputs = outputs.filter(job__tab_id=tab_id)
+    if workflow:
+        outputs = outputs.filter(job__workflow__slug=workflow)
+    page = Paginator(outputs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    workflows = {w["slug"]: w for w in localized_workflows()}
+    tabs = mine.values("job__tab_id").annotate(first=Min("created_at")).order_by("-first")
+    used_workflows = Workflow.objects.filter(jobs__outputs__in=mine).distinct().order_by("name")
+    query = "&".join(f"{k}={v}" for k, v in (("tab", tab), ("workflow", workflow)) if v)
+    context = {
+        "page": page,
+        "items": [_gallery_item(o, workflows) for o in page.object_list],
+        "tab_filter": tab,
+        "workflow_filter": workflow,
+        "tabs": [{"id": str(t["job__tab_id"]), "first": t["first"]} for t in tabs],
+        "workflows": [{"slug": w.slug, "name": _translated(w.name)} for w in used_workflows],
+        "filter_query": query,
+        "filtered": bool(tab or workflow),
+    }
+    return render(request, "jobs/gallery.html", context)
 
 
 def _owned_file(request: HttpRequest, model, file_id: uuid.UUID):
@@ -71,8 +161,18 @@ def _owned_file(request: HttpRequest, model, file_id: uuid.UUID):
 
 @require_GET
 def output_file(request: HttpRequest, file_id: uuid.UUID) -> FileResponse:
+    """An output for its owner: `?thumb=1` its gallery thumbnail, `?download=1` as an attachment."""
     output = _owned_file(request, Output, file_id)
-    response = FileResponse(storage.open_file(output.file), content_type=output.content_type)
+    if request.GET.get("thumb"):
+        name = thumbnails.ensure(output)
+        response = FileResponse(storage.open_file(name), content_type=thumbnails.CONTENT_TYPE)
+    else:
+        response = FileResponse(
+            storage.open_file(output.file),
+            content_type=output.content_type,
+            as_attachment=bool(request.GET.get("download")),
+            filename=output.filename,
+        )
     response["Cache-Control"] = "private, max-age=86400"
     return response
 

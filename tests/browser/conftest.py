@@ -12,7 +12,14 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.browser.pages import ARTIFACTS, CHROMIUM
+from tests.i18n.catalogs import compile_translations
 from tests.live import LiveApp, live_app
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations() -> None:
+    """The pages are tested in both languages: the .mo files must be there (not in git)."""
+    compile_translations()
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,29 @@ ACTIVE = ("pending", "queued", "running")
 # what the user saw along the way (a state may last less than one polling interval).
 RECORDER = """
 (() => {
-  const seen = { statuses: {}, progress: {} };
+  const seen = { statuses: {}, progress: {}, socket: [], previews: {}, queue: {} };
   window.__comfyweb = seen;
   const record = () => {
+    const indicator = document.querySelector("[data-socket]");
+    const socketState = indicator && indicator.dataset.socket;
+    if (socketState && seen.socket[seen.socket.length - 1] !== socketState) seen.socket.push(socketState);
     for (const card of document.querySelectorAll("[data-job-id]")) {
       const id = card.dataset.jobId;
       const status = card.dataset.status;
       const list = (seen.statuses[id] ||= []);
       if (status && list[list.length - 1] !== status) list.push(status);
+      const preview = card.querySelector("img[data-preview]");
+      if (preview && !preview.hidden && (preview.getAttribute("src") || "").startsWith("data:image/")) {
+        const shots = (seen.previews[id] ||= []);
+        if (shots[shots.length - 1] !== preview.src) shots.push(preview.src);
+      }
+      const queue = card.querySelector('[data-role="queue"]');
+      if (queue && !queue.hidden && queue.dataset.queuePosition !== undefined) {
+        const places = (seen.queue[id] ||= []);
+        const place = { position: Number(queue.dataset.queuePosition), text: queue.textContent };
+        const last = places[places.length - 1];
+        if (!last || last.position !== place.position) places.push(place);
+      }
       const box = card.querySelector(".job-progress");
       if (!box || box.hidden) continue;
       const bar = box.querySelector('[role="progressbar"]');
@@ -62,7 +77,7 @@ def open_run_page(context: BrowserContext, url: str) -> tuple[Page, str]:
 
 
 def wait_tab_id(page: Page) -> str:
-    page.wait_for_function("() => Boolean(document.body.dataset.tab)", timeout=10_000)
+    page.wait_for_function("() => Boolean(document.body.dataset.tab)", timeout=20_000)
     return page.evaluate("() => document.body.dataset.tab")
 
 
@@ -75,14 +90,19 @@ def choose_image(page: Page, workflow: str, image: Path) -> None:
           const status = document.querySelector('input[name="image"]')
             .closest(".field").querySelector(".field-status");
           const run = document.querySelector('[data-action="run"]');
-          return status.textContent.startsWith("Uploaded") && !run.disabled;
+          return status.dataset.upload === "done" && !run.disabled;
         }""",
-        timeout=10_000,
+        timeout=20_000,
     )
 
 
 def wait_status(page: Page, job_id: str, status: str, timeout: float = 20_000) -> None:
     page.wait_for_selector(f'[data-job-id="{job_id}"][data-status="{status}"]', timeout=timeout)
+
+
+def recorded(page: Page) -> dict:
+    """Everything RECORDER saw: statuses, progress, socket states, previews, queue places."""
+    return page.evaluate("() => window.__comfyweb")
 
 
 def seen(page: Page, job_id: str) -> tuple[list[str], list[dict]]:
@@ -101,7 +121,7 @@ def wait_image_loaded(page: Page, selector: str) -> list[str]:
           return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
         }""",
         arg=selector,
-        timeout=10_000,
+        timeout=20_000,
     )
     return page.eval_on_selector_all(selector, "(imgs) => imgs.map((i) => i.src)")
 
@@ -171,3 +191,86 @@ def scene_png(width: int, height: int, palette: tuple, path: Path) -> Image.Imag
     image = image.resize((width, height), Image.Resampling.LANCZOS)
     image.save(path, format="PNG")
     return image
+
+
+# --------------------------------------------------------------------------- API shortcuts
+
+
+def csrf(page: Page) -> str:
+    return next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+
+
+def api_send(page: Page, method: str, url: str, body: dict | None = None):
+    """POST/DELETE a JSON API route with the page's cookies and CSRF token; returns the response."""
+    return page.request.fetch(
+        url,
+        method=method,
+        headers={"X-CSRFToken": csrf(page), "Content-Type": "application/json"},
+        data=json.dumps(body) if body is not None else None,
+    )
+
+
+def upload(page: Page, url: str, image: Path) -> dict:
+    answer = page.request.post(
+        f"{url}/api/uploads/",
+        multipart={"file": {"name": image.name, "mimeType": "image/png", "buffer": image.read_bytes()}},
+        headers={"X-CSRFToken": csrf(page)},
+    )
+    assert answer.status == 201, answer.text()
+    return answer.json()
+
+
+def submit(page: Page, url: str, tab: str, workflow: str, params: dict) -> dict:
+    answer = api_send(page, "POST", f"{url}/api/jobs/", {"tab": tab, "workflow": workflow, "params": params})
+    assert answer.status == 201, answer.text()
+    return answer.json()["job"]
+
+
+def wait_jobs_done(page: Page, url: str, ids: list[str], timeout: float = 30) -> list[dict]:
+    """Poll the API until every job has finished; returns them."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [api_json(page, f"{url}/api/jobs/{i}/")["job"] for i in ids]
+        if all(j["status"] not in ACTIVE for j in jobs):
+            return jobs
+        assert time.monotonic() < deadline, f"jobs still active: {[j['status'] for j in jobs]}"
+        page.wait_for_timeout(200)
+
+
+def wait_workflow(page: Page, url: str, slug: str, timeout: float = 20) -> dict:
+    """A workflow that appears once the pool's health check has seen its nodes (preview-demo)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {w["slug"]: w for w in api_json(page, f"{url}/api/workflows/")["workflows"]}
+        if slug in found:
+            return found[slug]
+        assert time.monotonic() < deadline, f"workflow {slug!r} not offered; have {sorted(found)}"
+        page.wait_for_timeout(250)
+
+
+def add_workflow(app_data_dir: Path, spec: dict) -> None:
+    """Store a workflow in a running ComfyWeb's database (what an operator does in the admin)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from jobs.models import Workflow\n"
+        "spec = json.loads(sys.stdin.read())\n"
+        "Workflow.objects.update_or_create(slug=spec.pop('slug'), defaults=spec)\n"
+    )
+    environment = {**os.environ, "COMFYWEB_DATA_DIR": str(app_data_dir)}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        input=json.dumps(spec),
+        text=True,
+        cwd=REPO,
+        env=environment,
+        check=True,
+        capture_output=True,
+    )

@@ -46,14 +46,14 @@ def test_a_file_that_is_not_an_image_shows_the_api_error_and_runs_nothing(app, b
         page.set_input_files('input[name="image"]', str(fake))
         status = page.locator('input[name="image"]').locator("xpath=..").locator(".field-status")
         page.wait_for_function(
-            "(el) => el.classList.contains('is-error')", arg=status.element_handle(), timeout=10_000
+            "(el) => el.classList.contains('is-error')", arg=status.element_handle(), timeout=20_000
         )
         assert status.text_content() == message
         assert status.is_visible()
 
         page.click('[data-action="run"]')
         form_error = page.locator('[data-role="form-error"]')
-        form_error.wait_for(state="visible", timeout=10_000)
+        form_error.wait_for(state="visible", timeout=20_000)
         assert "image" in form_error.text_content()
         page.wait_for_timeout(300)  # nothing late either
         assert page.locator("[data-job-id]").count() == 0
@@ -70,14 +70,14 @@ def test_a_reload_mid_job_keeps_the_tab_and_its_running_job(app, browser, tmp_pa
         page, tab = open_run_page(context, app.url)
         choose_image(page, "invert", image)
         page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=10_000)
+        page.wait_for_selector("[data-job-id]", timeout=20_000)
         job_id = page.get_attribute("[data-job-id]", "data-job-id")
         # Reload while ComfyUI is working on it (3 nodes × SIM_DELAY: over a second left).
-        wait_status(page, job_id, "running", timeout=10_000)
+        wait_status(page, job_id, "running", timeout=20_000)
 
         page.reload()
         assert wait_tab_id(page) == tab, "a reload keeps the tab id (sessionStorage)"
-        page.wait_for_selector(f'[data-job-id="{job_id}"]', timeout=10_000)
+        page.wait_for_selector(f'[data-job-id="{job_id}"]', timeout=20_000)
         statuses, _ = seen(page, job_id)
         assert statuses[0] in ACTIVE, f"the snapshot after the reload showed it still active: {statuses}"
 

@@ -49,7 +49,7 @@ def test_two_tabs_run_invert_at_once_and_each_shows_its_own_result(app, browser,
             page.click('[data-action="run"]')
         job_ids = []
         for page in pages:
-            page.wait_for_selector("[data-job-id]", timeout=10_000)
+            page.wait_for_selector("[data-job-id]", timeout=20_000)
             job_ids.append(page.get_attribute("[data-job-id]", "data-job-id"))
         assert job_ids[0] != job_ids[1]
 
