@@ -31,6 +31,10 @@ test: install translations
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
+# The benchmark of issue 7: starts its own processes, prints a table, writes bench-results.json.
+bench: install translations
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true

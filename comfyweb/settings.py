@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from comfyweb.env import env_bool, env_float, env_int, env_list, env_str
+from comfyweb.env import env_bool, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("COMFYWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -114,7 +114,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
 
 # Uploads and results are private: no MEDIA_URL, files are served by views that check ownership.
+# COMFYWEB_STORAGE_BACKEND / COMFYWEB_STORAGE_OPTIONS (JSON) select another Django storage, for
+# example a shared volume or an object store, so that several machines see the same files.
 COMFYWEB_FILES_DIR = DATA_DIR / "files"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "comfyweb": {
+        "BACKEND": env_str("COMFYWEB_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env_json(
+            "COMFYWEB_STORAGE_OPTIONS",
+            {"location": str(COMFYWEB_FILES_DIR), "base_url": None, "allow_overwrite": True},
+        ),
+    },
+}
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
 SESSION_SAVE_EVERY_REQUEST = False

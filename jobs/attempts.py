@@ -112,17 +112,29 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
             tab = Tab.objects.select_related("server").get(id=job.tab_id)
             found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
         found.append(job_event(job))
-        ticket = Ticket(
-            job_id=job.id,
-            tab_id=job.tab_id,
-            attempt=number,
-            server_id=server.id,
-            server_url=server.url,
-            graph=job.workflow.graph,
-            params_spec=job.workflow.params,
-            values=job.params,
-        )
+        ticket = _ticket(job, number, server)
     return ticket, found
+
+
+def _ticket(job: Job, attempt: int, server: Server) -> Ticket:
+    return Ticket(
+        job_id=job.id,
+        tab_id=job.tab_id,
+        attempt=attempt,
+        server_id=server.id,
+        server_url=server.url,
+        graph=job.workflow.graph,
+        params_spec=job.workflow.params,
+        values=job.params,
+    )
+
+
+def bound_tickets(server_ids: list[int]) -> list[Ticket]:
+    """Pending jobs bound to these servers (an attempt started) whose prompt is not queued."""
+    jobs = Job.objects.filter(status=JobStatus.PENDING, server_id__in=server_ids).select_related(
+        "workflow", "server"
+    )
+    return [_ticket(job, job.attempt, job.server) for job in jobs.order_by("created_at")[:500]]
 
 
 def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:

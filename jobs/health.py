@@ -32,3 +32,8 @@ def record_info(server_id: int, version: str, system_stats: dict[str, Any], node
     )
     if DEMO_NODE in node_classes:
         install_demos(Workflow)
+
+
+def note_error(server_id: int, error: str) -> None:
+    """Keep a failure's full text (URLs included) where staff see it, not in the job."""
+    Server.objects.filter(id=server_id).update(last_error=error[:2000])

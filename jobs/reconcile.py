@@ -45,11 +45,18 @@ async def reconcile(watcher: ServerWatcher) -> None:
         pid = str(job_id)
         if status == JobStatus.PENDING and pid in watcher.tracked:
             continue  # being dispatched by this relay right now
+        never_queued = status == JobStatus.PENDING and not _on_server(pid, queue)
+        if never_queued and await watcher.client.get_history(pid) is None:
+            continue  # bound but never queued: the relay's submission pass queues it
         tracked = watcher.tracked.get(pid)
         if tracked is None or tracked.attempt != attempt:
             tracked = Tracked(job_id, tab_id, attempt, len(graph), titles=node_titles(graph))
             watcher.tracked[pid] = tracked
         await settle(watcher, tracked, queue)
+
+
+def _on_server(pid: str, queue: QueueState) -> bool:
+    return pid in queue.running or pid in queue.pending
 
 
 async def sweep(watcher: ServerWatcher, queue: QueueState) -> None:

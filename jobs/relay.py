@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import attempts, events, metrics_hooks, progress, tabs
+from jobs import attempts, events, leases, metrics_hooks, progress, tabs
 from jobs.comfy import ComfyError
 from jobs.dispatch import Reservations, Waiting, fair_order, positions
 from jobs.models import Job, Server
@@ -46,8 +46,9 @@ def _server_of(job_id: uuid.UUID) -> int | None:
 
 
 class Relay:
-    def __init__(self, *, poll_interval: float | None = None) -> None:
+    def __init__(self, *, poll_interval: float | None = None, role: str = "relay") -> None:
         self.poll_interval = poll_interval or settings.COMFYWEB_RELAY_POLL
+        self.relay_id, self.holder = leases.relay_identity(role)
         self.watchers: dict[int, ServerWatcher] = {}
         self._dispatching: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -71,6 +72,7 @@ class Relay:
         finally:
             listener.cancel()
             await self.close()
+            await db(leases.release)(self.holder)
             STATE["running"] = False
 
     async def step(self) -> None:
@@ -79,6 +81,7 @@ class Relay:
         try:
             await self.sync_servers()
             await self.dispatch_pending()
+            await self.submit_bound()
             if time.monotonic() >= self._next_housekeeping:
                 self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
                 await self.housekeeping()
@@ -102,7 +105,10 @@ class Relay:
         self.watchers.clear()
 
     async def sync_servers(self) -> None:
-        wanted = {row[0]: row for row in await db(_enabled_servers)()}
+        """Watch exactly the enabled servers whose lease this relay holds (renewed here)."""
+        enabled = {row[0]: row for row in await db(_enabled_servers)()}
+        held = await db(leases.claim)(list(enabled), self.holder, settings.COMFYWEB_RELAY_LEASE)
+        wanted = {server_id: row for server_id, row in enabled.items() if server_id in held}
         for server_id in set(self.watchers) - set(wanted):
             await self.watchers.pop(server_id).stop()
         for server_id, (_, name, url, client_id, version) in wanted.items():
@@ -111,7 +117,17 @@ class Relay:
                 continue
             if current:
                 await current.stop()
-            watcher = ServerWatcher(server_id, name, url, client_id, version=version, on_free=self._wake.set)
+            # One client id per relay (stable across its restarts): a relay taking over from
+            # another never shares a client id with a socket that may still be open
+            # (PROTOCOL.md §5); prompts of the other relay complete from /history.
+            watcher = ServerWatcher(
+                server_id,
+                name,
+                url,
+                f"{client_id}-{self.relay_id}"[:120],
+                version=version,
+                on_free=self._wake.set,
+            )
             watcher.start()
             self.watchers[server_id] = watcher
 
@@ -138,17 +154,29 @@ class Relay:
                 log.exception("binding job %s failed", job.job_id)
                 continue
             await events.publish(found)
-            if ticket is not None:
+            if ticket is not None and ticket.server_id in self.watchers:
                 self._dispatching.add(job.job_id)
                 self._spawn(self.submit(ticket))
+
+    async def submit_bound(self) -> None:
+        """Queue jobs bound to this relay's servers but not submitted: bound by another
+        relay, or left half-way by a relay that died (the prompt id is the job id, so
+        queueing it again is safe: reconciliation found it on neither queue nor history)."""
+        if not self.watchers:
+            return
+        for ticket in await db(attempts.bound_tickets)(list(self.watchers)):
+            watcher = self.watchers.get(ticket.server_id)
+            pid = str(ticket.job_id)
+            if watcher is None or ticket.job_id in self._dispatching or pid in watcher.tracked:
+                continue
+            self._dispatching.add(ticket.job_id)
+            self._spawn(self.submit(ticket))
 
     async def submit(self, ticket: attempts.Ticket) -> None:
         try:
             watcher = self.watchers.get(ticket.server_id)
-            if watcher is None:
-                await self.sync_servers()
-                watcher = self.watchers[ticket.server_id]
-            await watcher.submit(ticket)
+            if watcher is not None:
+                await watcher.submit(ticket)
         except Exception:
             log.exception("dispatch of %s failed", ticket.job_id)
         finally:

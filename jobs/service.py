@@ -125,7 +125,7 @@ def delete_job(session_key: str, job_id: Any) -> None:
     job = owned_job(job_id, session_key)
     if job.status not in FINISHED_STATUSES:
         raise ServiceError("job_active", "Cancel the job before deleting it.", status=409)
-    names = list(job.outputs.values_list("file", flat=True))
+    names = [name for pair in job.outputs.values_list("file", "thumbnail") for name in pair if name]
     job.delete()
     for name in names:
         storage.delete(name)

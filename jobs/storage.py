@@ -1,22 +1,24 @@
 """Private file storage for uploads and results: never served by a public URL.
 
-Outputs are stored under a name fixed by (job, node, index), so completing the same
-attempt twice writes the same file again instead of a second copy (SPEC §2.6).
+Everything goes through Django's storage API (the `comfyweb` entry of STORAGES), so several
+machines can share a volume or an object store by configuration alone. Outputs are stored
+under a name fixed by (job, node, index), so completing the same attempt twice writes the
+same file again instead of a second copy (SPEC §2.6).
 """
 
 from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import Storage, storages
 
 
-def _storage(allow_overwrite: bool = False) -> FileSystemStorage:
-    return FileSystemStorage(
-        location=settings.COMFYWEB_FILES_DIR, base_url=None, allow_overwrite=allow_overwrite
-    )
+def _storage() -> Storage:
+    # The configured storage must replace a file saved under an existing name (outputs are
+    # written again on a repeated completion): FileSystemStorage with allow_overwrite, or an
+    # object store, which overwrites by nature.
+    return storages["comfyweb"]
 
 
 def save_upload(data: bytes, extension: str) -> str:
@@ -27,7 +29,7 @@ def save_upload(data: bytes, extension: str) -> str:
 def save_output(job_id: uuid.UUID | str, node_id: str, index: int, data: bytes, extension: str) -> str:
     safe_node = "".join(c if c.isalnum() else "_" for c in str(node_id))
     name = f"outputs/{uuid.UUID(str(job_id)).hex}/{safe_node}_{index}.{extension}"
-    return _storage(allow_overwrite=True).save(name, ContentFile(data))
+    return _storage().save(name, ContentFile(data))
 
 
 def open_file(name: str):
@@ -41,7 +43,3 @@ def read_bytes(name: str) -> bytes:
 
 def delete(name: str) -> None:
     _storage().delete(name)
-
-
-def path(name: str) -> str:
-    return _storage().path(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -185,6 +186,16 @@ def upload_file(request: HttpRequest, file_id: uuid.UUID) -> FileResponse:
     return response
 
 
+async def _layer_round_trip() -> bool:
+    """Send a message to a fresh channel of our own and read it back. The channel exists
+    before the send, as the Redis pub/sub layer needs (it subscribes on first use)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "healthz"})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+    return message.get("type") == "healthz"
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     try:
@@ -194,10 +205,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception:
         db_ok = False
     try:
-        layer = get_channel_layer()
-        async_to_sync(layer.send)("comfyweb.healthz", {"type": "healthz"})
-        async_to_sync(layer.receive)("comfyweb.healthz")
-        channels_ok = True
+        channels_ok = async_to_sync(_layer_round_trip)()
     except Exception:
         channels_ok = False
     servers = (

@@ -24,6 +24,7 @@ from jobs import attempts, completion, events, health, metrics_hooks, progress, 
 from jobs.comfy import (
     ComfyClient,
     ComfyError,
+    ComfyHTTPError,
     ComfySocket,
     ComfyUnavailable,
     Event,
@@ -203,7 +204,7 @@ class ServerWatcher:
             queued = await self.client.queue_prompt(prompt, prompt_id=pid, client_id=self.client_id)
         except PromptRejected as error:
             self.tracked.pop(pid, None)
-            await self._finish(ticket, JobStatus.FAILED, error=_rejection(error))
+            await self._finish(ticket, JobStatus.FAILED, error=self._public(_rejection(error)))
             return
         except ComfyUnavailable as error:
             self.tracked.pop(pid, None)
@@ -214,7 +215,11 @@ class ServerWatcher:
             return
         except (ComfyError, ValueError, OSError) as error:
             self.tracked.pop(pid, None)
-            failure = {"code": "dispatch_failed", "message": str(error), "node": None}
+            await db(health.note_error)(self.server_id, str(error))
+            message = f"The server {self.name} refused the job ({type(error).__name__})."
+            if isinstance(error, ComfyHTTPError):
+                message = f"The server {self.name} answered HTTP {error.status} to the job."
+            failure = {"code": "dispatch_failed", "message": message, "node": None}
             await self._finish(ticket, JobStatus.FAILED, error=failure)
             return
         if queued.node_errors:
@@ -231,6 +236,10 @@ class ServerWatcher:
         await events.publish(await db(attempts.mark_queued)(ticket.job_id, ticket.attempt, queued.number))
         if await db(attempts.is_cancel_requested)(ticket.job_id):
             await self.cancel(ticket.job_id)
+
+    def _public(self, error: dict[str, Any]) -> dict[str, Any]:
+        """A job error users may read: the server's URL is for staff only (SPEC §4)."""
+        return {**error, "message": str(error.get("message", "")).replace(self.url, self.name)}
 
     async def _finish(self, ticket: attempts.Ticket, status: str, **kwargs: Any) -> None:
         await events.publish(await db(attempts.finish)(ticket.job_id, ticket.attempt, status, **kwargs))
@@ -314,7 +323,7 @@ class ServerWatcher:
         for pid, tracked in self.tracked.items():
             if pid not in pending or tracked.started:
                 continue
-            place = pending.index(pid) + (1 if queue.running else 0)
+            place = pending.index(pid)  # 0: next to run once the running prompt ends
             if self._positions.get(pid) != place:
                 self._positions[pid] = place
                 progress.set_queue_position(tracked.job_id, place)

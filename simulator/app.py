@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from simulator import faults, routes
+from simulator import faults, flood, routes
 from simulator.config import SimConfig
 from simulator.executor import Executor
 from simulator.files import Storage
@@ -77,6 +77,7 @@ def create_app(config: SimConfig) -> web.Application:
     app.add_routes(api)
     app.add_routes(table)
     faults.add_routes(app, sim)
+    flood.add_routes(app, sim)
     app.on_startup.append(_start_worker)
     app.on_shutdown.append(_stop_worker)
     return app

@@ -61,6 +61,7 @@ class Executor:
         self.generation = 0
         self._job_generation = 0
         self._task: asyncio.Task[None] | None = None
+        self._released = asyncio.Event()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -75,6 +76,18 @@ class Executor:
 
     def interrupt(self) -> None:
         self.interrupt_flag = True
+
+    async def _node_delay(self) -> None:
+        """Sleep the node delay, unless /_sim/release (a benchmark control) cuts it short."""
+        self._released.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._released.wait(), self.delay)
+
+    def release(self) -> bool:
+        """End the node delay now running, if any; True when a node was waiting."""
+        waiting = self.last_node_id is not None and not self._released.is_set()
+        self._released.set()
+        return waiting
 
     def forget_everything(self) -> None:
         """Lose the running job, caches and node instances, as a restart would."""
@@ -256,7 +269,7 @@ class Executor:
         try:
             self._check_interrupt()  # nodes.before_node_execution: checked as the node starts
             if self.delay > 0:
-                await asyncio.sleep(self.delay)  # the "work" of the node (--delay)
+                await self._node_delay()  # the "work" of the node (--delay)
                 self._check_abandoned()
             result = await self._run(node, ctx, inputs)
         except Abandoned:

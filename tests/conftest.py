@@ -13,6 +13,13 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def _private_files(settings, tmp_path):
     """Each test stores uploads and outputs in its own directory."""
     settings.COMFYWEB_FILES_DIR = tmp_path / "files"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "comfyweb": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "files"), "base_url": None, "allow_overwrite": True},
+        },
+    }
 
 
 @pytest.fixture

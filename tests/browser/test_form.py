@@ -219,7 +219,9 @@ def test_text_seed_and_choice_fields_and_a_seed_drawn_for_each_run(app, browser,
         randomize.uncheck()
         page.fill('[name="seed"]', "42")
         page.click('[data-action="run"]')
-        page.wait_for_function("() => document.querySelectorAll('[data-job-id]').length === 3", timeout=15_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-job-id]').length === 3", timeout=15_000
+        )
 
         jobs = sorted(api_json(page, f"{app.url}/api/jobs/?tab={tab}")["jobs"], key=lambda j: j["created_at"])
         seeds = [j["params"]["seed"] for j in jobs]

@@ -57,7 +57,7 @@ class Command(BaseCommand):
 
         def ready() -> None:
             if run_relay:
-                tasks.append(asyncio.get_event_loop().create_task(Relay().run()))
+                tasks.append(asyncio.get_event_loop().create_task(Relay(role="web").run()))
             self.stdout.write(
                 f"ComfyWeb listening on http://{options['host']}:{options['port']}/"
                 f" (relay {'in process' if run_relay else 'separate'})"

@@ -1,0 +1,1 @@
+"""`make bench`: ComfyWeb measured against direct ComfyUI clients and bare forwarding floors."""

@@ -1,0 +1,116 @@
+"""Figure 1: time to result through ComfyWeb against a direct client of the same servers.
+
+Both sides run the same closed loop per tab: upload a distinct image, queue the invert graph,
+wait for the job to finish on the socket, then download the output. Latency is measured from
+the start of the upload to the last byte of the output, on both sides; throughput is jobs per
+second of wall time over the whole level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from typing import Any
+
+from bench.clients import DirectTab, Session, Tab, distinct_png
+from bench.control import bounded
+from bench.stats import summary_s
+
+_images = itertools.count(1_000_000)
+
+
+async def direct_level(sim_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float) -> dict[str, Any]:
+    clients = [DirectTab(sim_urls[i % len(sim_urls)]) for i in range(tabs)]
+    await bounded(clients, lambda c: c.connect(), 32)
+    times: list[float] = []
+    errors: list[str] = []
+
+    async def loop(client: DirectTab) -> None:
+        for _ in range(jobs_per_tab):
+            image = distinct_png(next(_images))
+            start = time.perf_counter()
+            try:
+                await client.run_job(image, timeout)
+            except Exception as error:
+                errors.append(f"{type(error).__name__}: {error}")
+                continue
+            times.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(loop(c) for c in clients)), timeout * jobs_per_tab + 30)
+    wall = time.perf_counter() - start
+    await bounded(clients, lambda c: c.close(), 64)
+    return {
+        **summary_s(times),
+        "wall_s": round(wall, 3),
+        "throughput": round(len(times) / wall, 2),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+async def comfyweb_level(web_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float) -> dict[str, Any]:
+    """One session per tab (spread over the web processes), each with its tab socket open."""
+    sessions = [Session(web_urls[i % len(web_urls)]) for i in range(tabs)]
+    await bounded(sessions, lambda s: s.open(), 16)
+    sockets = [Tab(s, s.base_url.replace("http://", "ws://")) for s in sessions]
+    await bounded(sockets, lambda t: t.connect(), 16)
+    times: list[float] = []
+    errors: list[str] = []
+
+    async def loop(tab: Tab) -> None:
+        for _ in range(jobs_per_tab):
+            image = distinct_png(next(_images))
+            start = time.perf_counter()
+            try:
+                upload_id = await tab.session.upload(image)
+                job = await tab.session.submit(tab.id, upload_id)
+                done = await asyncio.wait_for(tab.finished(job["id"]), timeout)
+                if done["status"] != "succeeded" or not done["outputs"]:
+                    raise RuntimeError(f"job {job['id']} ended {done['status']}: {done.get('error')}")
+                for output in done["outputs"]:
+                    await tab.session.download(output["url"])
+            except Exception as error:
+                errors.append(f"{type(error).__name__}: {error}")
+                continue
+            times.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(loop(t) for t in sockets)), timeout * jobs_per_tab + 30)
+    wall = time.perf_counter() - start
+    gaps = sum(t.gaps for t in sockets)
+    await bounded(sockets, lambda t: t.close(), 64)
+    await bounded(sessions, lambda s: s.aclose(), 64)
+    return {
+        **summary_s(times),
+        "wall_s": round(wall, 3),
+        "throughput": round(len(times) / wall, 2),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "seq_gaps": gaps,
+    }
+
+
+async def time_to_result(
+    web_urls: list[str], sim_urls: list[str], levels: list[int], jobs: dict[int, int], timeout: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for tabs in levels:
+        per_tab = jobs[tabs]
+        direct = await direct_level(sim_urls, tabs, per_tab, timeout)
+        web = await comfyweb_level(web_urls, tabs, per_tab, timeout)
+        rows.append(
+            {"tabs": tabs, "jobs_per_tab": per_tab, "direct": direct, "comfyweb": web, **compare(direct, web)}
+        )
+    return rows
+
+
+def compare(direct: dict[str, Any], web: dict[str, Any]) -> dict[str, Any]:
+    def minus(key: str) -> float | None:
+        if direct[key] is None or web[key] is None:
+            return None
+        return round(web[key] - direct[key], 2)
+
+    ratio = round(web["throughput"] / direct["throughput"], 3) if direct["throughput"] else None
+    return {"added_p50_ms": minus("p50_ms"), "added_p99_ms": minus("p99_ms"), "throughput_ratio": ratio}
