@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
 
 from jobs.models import Server
 
@@ -52,7 +53,11 @@ def register_servers(urls: list[str]) -> list[Server]:
             while Server.objects.filter(name=name).exists():
                 n += 1
                 name = f"{_name_for(url)}-{n}"
-            server = Server.objects.create(name=name, url=url)
+            try:
+                with transaction.atomic():
+                    server = Server.objects.create(name=name, url=url)
+            except IntegrityError:  # another process (web or relay) starting now added it
+                server = Server.objects.get(url=url)
         servers.append(server)
     return servers
 

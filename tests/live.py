@@ -164,3 +164,90 @@ def live_app(
 def port_is_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Cluster:
+    """Several web processes and relay processes sharing PostgreSQL, Redis and a data dir."""
+
+    webs: list[LiveApp]
+    relays: list[subprocess.Popen]
+    simulators: list[tuple[str, subprocess.Popen]]
+    environment: dict
+
+    def simulator_name(self, index: int) -> str:
+        return "127.0.0.1-" + self.simulators[index][0].rsplit(":", 1)[1]
+
+
+@contextmanager
+def live_cluster(
+    data_dir: Path,
+    *,
+    database_url: str,
+    redis_url: str,
+    webs: int = 2,
+    relays: int = 1,
+    simulators: int = 2,
+    sim_delay: float = 0.0,
+    env: dict | None = None,
+) -> Iterator[Cluster]:
+    """`webs` Daphne processes without a relay, `relays` `manage.py relay` processes."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sims: list[tuple[str, subprocess.Popen]] = []
+    processes: list[subprocess.Popen] = []
+    try:
+        for number in range(simulators):
+            port = free_port()
+            process = start_simulator(port, data_dir / f"sim-{number}", delay=sim_delay, name=f"sim-{number}")
+            sims.append((f"http://127.0.0.1:{port}", process))
+        environment = {
+            **os.environ,
+            "COMFYWEB_DATA_DIR": str(data_dir),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "COMFYUI_SERVERS": ",".join(url for url, _ in sims),
+            "COMFYWEB_RELAY_POLL": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        environment.pop("DJANGO_SETTINGS_MODULE", None)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=REPO,
+            env=environment,
+            check=True,
+        )
+        relay_processes = []
+        for number in range(relays):
+            with (data_dir / f"relay-{number}.log").open("w") as out:
+                relay = subprocess.Popen(
+                    [sys.executable, "manage.py", "relay"],
+                    cwd=REPO,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env={**environment, "COMFYWEB_RELAY_ID": f"relay-{number}"},
+                )
+            relay_processes.append(relay)
+            processes.append(relay)
+        apps = []
+        for number in range(webs):
+            port = free_port()
+            log = data_dir / f"web-{number}.log"
+            with log.open("w") as out:
+                web = subprocess.Popen(
+                    [sys.executable, "manage.py", "serve", "--port", str(port), "--simulators", "0"],
+                    cwd=REPO,
+                    env=environment,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append(web)
+            url = f"http://127.0.0.1:{port}"
+            _wait_http(f"{url}/healthz", 30, web, log)
+            apps.append(LiveApp(url, data_dir, web, sims, environment, port))
+        yield Cluster(apps, relay_processes, sims, environment)
+    finally:
+        for process in processes:
+            _stop(process)
+        for _, process in sims:
+            _stop(process)
