@@ -159,3 +159,20 @@ def test_a_server_that_stops_answering_goes_offline_and_comes_back(tmp_path):
         assert finished["status"] == "succeeded" and finished["server"] == other, "no new lock offline"
         app.resume_simulator(0)
         wait_until(lambda: states()[frozen] == "online", timeout=30)
+
+
+def test_a_server_that_loses_its_queue_runs_the_lost_jobs_again(tmp_path):
+    with live_app(tmp_path, simulators=1, sim_delay=0.4) as app:
+        app.manage("shell", "-c", "from jobs.models import Server; Server.objects.update(max_queued=4)")
+        browser = Browser(app)
+        tab = str(uuid.uuid4())
+        sources = [distinct_png(n) for n in range(3)]
+        jobs = [browser.submit(tab, browser.upload(data)) for data in sources]
+        wait_until(lambda: [browser.job(j["id"])["status"] for j in jobs] == ["running", "queued", "queued"])
+        httpx.post(f"{app.simulators[0][0]}/_sim/faults", json={"lose_queue": True})  # as a restart would
+        finished = browser.wait_finished([j["id"] for j in jobs], timeout=60)
+        for job, data in zip(jobs, sources, strict=True):
+            final = finished[job["id"]]
+            assert final["status"] == "succeeded", final["error"]
+            assert_inverted(browser, final, data)
+        assert all(finished[j["id"]]["attempt"] == 2 for j in jobs), "each lost prompt ran again"
