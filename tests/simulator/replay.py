@@ -1,6 +1,6 @@
 """Replays a recorded ComfyUI trace against the simulator and collects what it answers.
 
-How a trace is replayed (see /work/shared/comfyui/PROTOCOL.md for the trace format):
+How a trace is replayed (see ../shared/comfyui/PROTOCOL.md for the trace format):
 
 - Setup, not compared: the input images the recorded server already had are uploaded
   (input-8x8.png under their names), and the last prompt the recorded server ran before
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from urllib.parse import quote, unquote
 
 import aiohttp
 from PIL import Image
+
+from tests.paths import traces_dir as shared_traces_dir
 
 STEP_SCALE = 0.2  # recorded TraceProbeSlow delay -> SimSampler seconds_per_step
 SYNC_TIMEOUT = 5.0
@@ -52,21 +53,13 @@ SESSIONS = {
 NODE_DELAY = {"a3deb2ae-5212-43ff-9aba-95690fe5b0a5": 0.15}
 
 
-def traces_dir() -> Path | None:
-    for candidate in (
-        os.environ.get("COMFYUI_TRACES", ""),
-        str(Path(__file__).resolve().parents[1] / "data" / "comfyui" / "traces"),
-        "/work/shared/comfyui/traces",
-    ):
-        if candidate and Path(candidate, "01-invert-success.json").is_file():
-            return Path(candidate)
-    return None
+def traces_dir() -> Path:
+    """The recorded traces beside the repository (../shared); missing is an error, not a skip."""
+    return shared_traces_dir()
 
 
 def load(name: str) -> dict[str, Any]:
-    directory = traces_dir()
-    assert directory is not None
-    return json.loads((directory / name).read_text())
+    return json.loads((traces_dir() / name).read_text())
 
 
 # --- TraceProbeSlow -> SimSampler -------------------------------------------------------------
