@@ -33,8 +33,8 @@ def distinct_png(number: int, size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
-def flood_stamp(message: dict[str, Any]) -> int | None:
-    """The simulator's send time (monotonic ns) in a forwarded flood frame, or None.
+def flood_stamp(message: dict[str, Any]) -> tuple[int, int] | None:
+    """(sequence number, send time in monotonic ns) of a forwarded flood frame, or None.
 
     ComfyWeb forwards it as `job.progress` `node`; the floors forward the raw ComfyUI frame.
     """
@@ -45,12 +45,39 @@ def flood_stamp(message: dict[str, Any]) -> int | None:
             node = data.get("node")
             if node is None and isinstance(data.get("nodes"), dict) and data["nodes"]:
                 node = next(iter(data["nodes"]))
-    if not isinstance(node, str) or ":" not in node:
+    if not isinstance(node, str) or node.count(":") != 1:
         return None
+    seq, _, sent = node.partition(":")
     try:
-        return int(node.rsplit(":", 1)[1])
+        return int(seq), int(sent)
     except ValueError:
         return None
+
+
+class FloodLog:
+    """Flood frames as a tab receives them: each frame counts once, at its first receipt.
+
+    A relay may repeat the last frame's node later (ComfyWeb's progress keeps the running node
+    until another one starts), so a repeat is not a new sample.
+    """
+
+    def __init__(self) -> None:
+        self.latencies_ns: list[int] = []
+        self.sent_ns: list[int] = []
+        self.seen: set[int] = set()
+        self.repeats = 0
+        self.last: tuple[int, int] | None = None  # (send ns, receipt ns) of the newest frame
+
+    def add(self, stamp: tuple[int, int], now: int) -> bool:
+        seq, sent = stamp
+        if seq in self.seen:
+            self.repeats += 1
+            return False
+        self.seen.add(seq)
+        self.latencies_ns.append(now - sent)
+        self.sent_ns.append(sent)
+        self.last = (sent, now)
+        return True
 
 
 # --- ComfyWeb ----------------------------------------------------------------------------------
@@ -110,10 +137,9 @@ class Tab:
     out_of_order: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    latencies_ns: list[int] = field(default_factory=list)
+    flood: FloodLog = field(default_factory=FloodLog)
     progress: int = 0
     last_receipt_ns: int = 0
-    last_flood: tuple[int, int] | None = None  # (send ns, receipt ns) of the newest flood frame
     snapshot: asyncio.Event = field(default_factory=asyncio.Event)
     _waiters: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _ws: Any = None
@@ -153,9 +179,7 @@ class Tab:
         self.last_receipt_ns = now
         if kind == "job.progress":
             stamp = flood_stamp(message)
-            if stamp is not None:
-                self.latencies_ns.append(now - stamp)
-                self.last_flood = (stamp, now)
+            if stamp is not None and self.flood.add(stamp, now):
                 self.progress += 1
             return
         if kind == "tab.snapshot":
@@ -208,9 +232,8 @@ class PlainTab:
     """A socket on a floor server (no session): counts and timestamps flood frames."""
 
     url: str
-    latencies_ns: list[int] = field(default_factory=list)
+    flood: FloodLog = field(default_factory=FloodLog)
     last_receipt_ns: int = 0
-    last_flood: tuple[int, int] | None = None
     _ws: Any = None
     _reader: asyncio.Task[None] | None = None
 
@@ -228,8 +251,7 @@ class PlainTab:
                 stamp = flood_stamp(json.loads(raw))
                 self.last_receipt_ns = now
                 if stamp is not None:
-                    self.latencies_ns.append(now - stamp)
-                    self.last_flood = (stamp, now)
+                    self.flood.add(stamp, now)
         except websockets.ConnectionClosed:
             pass
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from bench.clients import PlainTab
+from bench.clients import FloodLog, PlainTab
 from bench.control import SimControl, TabSet, bounded, wait_until
 from bench.hop import HOLD
 from bench.procs import Proc, Stack, rss_bytes
@@ -51,7 +51,7 @@ async def comfyweb_tabs(
         await asyncio.sleep(1.0)
         rss_jobs = rss_bytes(web_pid)
         for tab in tab_set.tabs:
-            tab.latencies_ns.clear()
+            tab.flood = FloodLog()
         before = {tab.id: tab.progress for tab in tab_set.tabs}
         await sim.flood(relay_client_id, job_ids, rate=0, kinds=["progress"], seconds=60)
         await wait_until(
@@ -65,7 +65,7 @@ async def comfyweb_tabs(
             "rss_idle_mb": round(rss_before / MB, 1),
             "rss_tabs_mb": round(rss_tabs / MB, 1),
             "rss_mb": round(rss_jobs / MB, 1),
-            "fanout_ms": _spread([tab.last_flood for tab in tab_set.tabs]),
+            "fanout_ms": _spread([tab.flood.last for tab in tab_set.tabs]),
             "reached": sum(1 for tab in tab_set.tabs if tab.progress > before[tab.id]),
         }
     finally:
@@ -92,15 +92,15 @@ async def floor_tabs(
     try:
         await sim.flood(client_id, prompt_ids, rate=0, kinds=["progress"], seconds=60)
         await wait_until(
-            lambda: all(s.latencies_ns for s in sockets), 60, "the event to reach every floor tab"
+            lambda: all(s.flood.latencies_ns for s in sockets), 60, "the event to reach every floor tab"
         )
         return {
             "tabs": tabs,
             "connect_s": round(connected_s, 2),
             "rss_idle_mb": round(rss_before / MB, 1),
             "rss_mb": round(rss / MB, 1),
-            "fanout_ms": _spread([s.last_flood for s in sockets]),
-            "reached": sum(1 for s in sockets if s.latencies_ns),
+            "fanout_ms": _spread([s.flood.last for s in sockets]),
+            "reached": sum(1 for s in sockets if s.flood.latencies_ns),
         }
     finally:
         await bounded(sockets, lambda s: s.close(), 64)

@@ -47,19 +47,30 @@ async def comfyweb_hop(
         meter = CpuMeter(list(pid_by_name.values()))
         flood = await sim.flood(relay_client_id, job_ids, rate=rate, seconds=seconds)
         await asyncio.sleep(seconds * release_at)
+        release_ns = time.monotonic_ns()
         released = await sim.release()
         report = await sim.wait_flood(relay_client_id, seconds + 30)
         cpu = meter.stop()
         await tab_set.wait_all(job_ids, ("succeeded", "failed", "cancelled"), timeout)
         await _settle(lambda: max(t.last_receipt_ns for t in tab_set.tabs))
-        latencies = [v for tab in tab_set.tabs for v in tab.latencies_ns]
+        latencies = [v for tab in tab_set.tabs for v in tab.flood.latencies_ns]
+        samples = [
+            pair
+            for tab in tab_set.tabs
+            for pair in zip(tab.flood.sent_ns, tab.flood.latencies_ns, strict=True)
+        ]
+        before = [lat for sent, lat in samples if sent < release_ns]
+        after = [lat for sent, lat in samples if sent >= release_ns]
         return {
             "tabs": tabs,
             "rate": rate,
             "seconds": seconds,
             "flood": {k: report[k] for k in ("sent", "dropped", "achieved_rate", "elapsed")},
             "received": len(latencies),
+            "repeats": sum(tab.flood.repeats for tab in tab_set.tabs),
             **summary_ms(latencies),
+            "before_release": summary_ms(before),
+            "after_release": summary_ms(after),
             "states": tab_set.state_report(job_ids),
             "released": released,
             "cpu_cores": {name: round(cpu[pid], 3) for name, pid in pid_by_name.items()},
@@ -87,7 +98,7 @@ async def floor_hop(
     report = await sim.wait_flood(client_id, seconds + 30)
     cpu = meter.stop()
     await _settle(lambda: max(s.last_receipt_ns for s in sockets))
-    latencies = [v for s in sockets for v in s.latencies_ns]
+    latencies = [v for s in sockets for v in s.flood.latencies_ns]
     await bounded(sockets, lambda s: s.close(), 64)
     return {
         "tabs": tabs,

@@ -194,7 +194,7 @@ class Stack:
         port = free_port()
         argv = [PYTHON, "manage.py", "serve", "--port", str(port), "--simulators", "0", "--relay", relay]
         proc = self.spawn(name, argv, port=port)
-        wait_port(proc, 40, "/")  # not /healthz: it probes the channel layer (see the report)
+        wait_port(proc, 40, "/")  # the page: up once Django is, whatever the relay and layer do
         return proc
 
     def relay(self, name: str = "relay") -> Proc:

@@ -192,7 +192,7 @@ async def part_redis(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 release_at=args.release_at,
                 timeout=args.timeout,
             )
-            return {"levels": rows, "hop": result_hop}
+            return {"max_queued": args.max_queued, "levels": rows, "hop": result_hop}
         finally:
             await sim.aclose()
 

@@ -101,7 +101,8 @@ async def test_flood_frames_carry_send_time_and_release_ends_a_held_node():
         node = frames[0]["data"]["nodes"]
         assert next(iter(node.values()))["state"] == "running"
         stamps = [flood_stamp(f) for f in frames]
-        assert all(before <= s <= time.monotonic_ns() for s in stamps)
+        assert [seq for seq, _ in stamps] == [1, 2, 3, 4]
+        assert all(before <= sent <= time.monotonic_ns() for _, sent in stamps)
         async with session.get(f"{sim.url}/_sim/flood") as answer:
             (report,) = (await answer.json())["floods"]
         assert report["sent"] == 4 and not report["running"]
