@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from jobs.builtin_workflows import DEMO_NODE, install_demos
-from jobs.models import Server, Workflow
+from jobs.models import Server, ServerStatus, Workflow
+
+# `last_seen` is shown to staff ("seen 12 s ago" on the dashboard, /healthz); nothing decides
+# on it. Rewriting it on every 2 s probe of every server only made SQLite writes: a coarser
+# refresh keeps the display honest to within this interval.
+SEEN_EVERY = timedelta(seconds=30)
 
 
 def set_server_health(
     server_id: int, *, online: bool, error: str = "", queue_remaining: int | None = None
 ) -> None:
+    """Record what the watcher saw, writing the row only when something changed.
+
+    Called after every /queue probe (every 2 s per server) and on every failed reconnect,
+    and nearly every call reports what the row already says. A read is cheap; a write is
+    not (on SQLite it takes the one write lock every process shares), so the row is read
+    first and only the fields that differ are written.
+    """
+    current = (
+        Server.objects.filter(id=server_id)
+        .values("status", "last_error", "queue_remaining", "offline_since", "last_seen")
+        .first()
+    )
+    if current is None:
+        return
     now = timezone.now()
-    fields: dict[str, Any] = {}
+    wanted: dict[str, Any]
     if online:
-        fields.update(status="online", last_seen=now, offline_since=None, last_error="")
+        wanted = {"status": ServerStatus.ONLINE, "last_error": "", "offline_since": None}
     else:
-        fields.update(status="offline", last_error=error[:2000])
-        Server.objects.filter(id=server_id, offline_since__isnull=True).update(offline_since=now)
+        wanted = {"status": ServerStatus.OFFLINE, "last_error": error[:2000]}
+        if current["offline_since"] is None:  # when it went away, not when we last noticed
+            wanted["offline_since"] = now
     if queue_remaining is not None:
-        fields["queue_remaining"] = queue_remaining
-    Server.objects.filter(id=server_id).update(**fields)
+        wanted["queue_remaining"] = queue_remaining
+    changes = {field: value for field, value in wanted.items() if current[field] != value}
+    seen = current["last_seen"]
+    if online and (changes or seen is None or now - seen >= SEEN_EVERY):
+        changes["last_seen"] = now
+    if changes:
+        Server.objects.filter(id=server_id).update(**changes)
 
 
 def record_info(server_id: int, version: str, system_stats: dict[str, Any], node_classes: list[str]) -> None:
