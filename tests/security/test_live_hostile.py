@@ -1,23 +1,24 @@
 """A hostile batch against real Daphne and simulators, then a normal `invert` still succeeds.
 
-The same client paths a browser uses (httpx + websockets, as tests/integration does): the
+The same client paths a browser uses (tests/clients.py, as tests/integration does): the
 process must answer every hostile request and frame and stay fit for ordinary work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 import websockets
 from PIL import Image
 
+from tests.clients import Browser, follow_until_done, submit_on_socket
 from tests.factories import png_bytes
-from tests.live import live_app
+from tests.live import LiveApp, live_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("security-live")]
 
@@ -25,7 +26,7 @@ MAX_UPLOAD = 200_000
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     env = {
         "COMFYWEB_MAX_UPLOAD_BYTES": str(MAX_UPLOAD),
         "COMFYWEB_SUBMIT_BURST": "3",
@@ -33,26 +34,6 @@ def app(tmp_path_factory):
     }
     with live_app(tmp_path_factory.mktemp("live-hostile"), simulators=1, env=env) as running:
         yield running
-
-
-class Browser:
-    def __init__(self, app):
-        self.app = app
-        self.http = httpx.Client(base_url=app.url, timeout=15)
-        assert self.http.get("/").status_code == 200
-        self.csrf = self.http.cookies["csrftoken"]
-
-    def post(self, path, **kwargs):
-        return self.http.post(path, headers={"X-CSRFToken": self.csrf, **kwargs.pop("headers", {})}, **kwargs)
-
-    async def socket(self, tab: str, origin: str | None = None):
-        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
-        return await websockets.connect(
-            f"{self.app.ws_url}/ws/tabs/{tab}/",
-            additional_headers={"Cookie": cookie},
-            origin=origin or self.app.url,
-            max_size=None,
-        )
 
 
 def json_error(answer: httpx.Response, status: int) -> str:
@@ -63,7 +44,7 @@ def json_error(answer: httpx.Response, status: int) -> str:
 
 def hostile_http(owner: Browser, stranger: Browser) -> None:
     assert json_error(owner.http.get("/api/no/such/thing/"), 404) == "not_found"
-    assert json_error(owner.http.put("/api/jobs/", headers={"X-CSRFToken": owner.csrf}), 405)
+    assert json_error(owner.request("PUT", "/api/jobs/"), 405)
     assert json_error(owner.post("/api/jobs/", content=b"{not json"), 400)
     assert json_error(owner.post("/api/jobs/", content=b"[" * 50_000), 400)
     too_big = b"x" * (MAX_UPLOAD + 1024 * 1024 + 1)
@@ -78,7 +59,7 @@ def hostile_http(owner: Browser, stranger: Browser) -> None:
     hostile = {"blur_radius": 10**100, "sigma": "NaN", "x": {"y": [1]}}
     body = {"tab": str(uuid.uuid4()), "workflow": "blur", "params": hostile}
     assert json_error(owner.post("/api/jobs/", json=body), 400) == "invalid_param"
-    image = owner.post("/api/uploads/", files={"file": ("in.png", png_bytes(), "image/png")}).json()
+    image = owner.upload(png_bytes())
     assert stranger.http.get(image["url"]).status_code == 404  # a file URL, not /api/: a page
     theirs = {"tab": str(uuid.uuid4()), "workflow": "invert", "params": {"image": image["id"]}}
     assert json_error(stranger.post("/api/jobs/", json=theirs), 400) == "invalid_param"
@@ -87,10 +68,10 @@ def hostile_http(owner: Browser, stranger: Browser) -> None:
 
 async def hostile_frames(owner: Browser, stranger: Browser, tab: str) -> None:
     with pytest.raises(websockets.InvalidStatus):
-        await owner.socket(str(uuid.uuid4()), origin="http://evil.example")
-    socket = await owner.socket(tab)
+        await owner.tab_socket(str(uuid.uuid4()), origin="http://evil.example")
+    socket = await owner.tab_socket(tab, max_size=None)
     assert json.loads(await socket.recv())["type"] == "tab.snapshot"
-    refused = await stranger.socket(tab)
+    refused = await stranger.tab_socket(tab, max_size=None)
     assert json.loads(await refused.recv())["code"] == "tab_taken"
     for frame in [b"\x00\xff", "not json", "[1]", '{"type": "job.explode"}', '{"a":' * 12_000]:
         await socket.send(frame)
@@ -105,14 +86,14 @@ async def hostile_frames(owner: Browser, stranger: Browser, tab: str) -> None:
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await socket.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4009  # consumers.CLOSE_TOO_BIG
-    huge = await owner.socket(tab)
+    huge = await owner.tab_socket(tab, max_size=None)
     await huge.recv()
     with pytest.raises(websockets.ConnectionClosed):
         await huge.send("x" * (1024 * 1024 + 1))  # over Daphne's own limit: it drops the connection
         await huge.recv()
 
 
-async def test_after_a_hostile_batch_invert_still_succeeds(app):
+async def test_after_a_hostile_batch_invert_still_succeeds(app: LiveApp) -> None:
     owner, stranger = Browser(app), Browser(app)
     tab = str(uuid.uuid4())
     hostile_http(owner, stranger)
@@ -120,25 +101,17 @@ async def test_after_a_hostile_batch_invert_still_succeeds(app):
     assert app.process.poll() is None, "the process is unharmed"
 
     image = png_bytes(colour=(10, 200, 30))
-    upload = owner.post("/api/uploads/", files={"file": ("in.png", image, "image/png")}).json()
-    socket = await owner.socket(tab)
+    upload = owner.upload(image)
+    socket = await owner.tab_socket(tab, max_size=None)
     assert json.loads(await socket.recv())["type"] == "tab.snapshot"
     # A new socket has its own submission bucket (the limit is per socket).
-    await socket.send(
-        json.dumps(
-            {"type": "job.submit", "workflow": "invert", "params": {"image": upload["id"]}, "ref": "ok"}
-        )
-    )
-    async with asyncio.timeout(30):
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == "job.updated" and message["job"]["status"] in ("succeeded", "failed"):
-                break
+    job = await submit_on_socket(socket, "invert", {"image": upload["id"]}, ref="ok")
+    seen = await follow_until_done(socket, {job["id"]}, timeout=30)
     await socket.close()
-    assert message["job"]["status"] == "succeeded", message
-    (output,) = message["job"]["outputs"]
-    result = Image.open(io.BytesIO(owner.http.get(output["url"]).content)).convert("RGB")
-    original = Image.open(io.BytesIO(image)).convert("RGB")
+    final = seen[-1]["job"]
+    assert final["status"] == "succeeded", final
+    (output,) = final["outputs"]
+    result, original = owner.image(output["url"]), Image.open(io.BytesIO(image)).convert("RGB")
     assert all(
         abs(a + b - 255) <= 1 for a, b in zip(result.getpixel((1, 1)), original.getpixel((1, 1)), strict=True)
     )
