@@ -5,10 +5,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import APIResponse, Browser, BrowserContext, Page
 
 from tests.paths import REPO
 
@@ -68,6 +74,18 @@ RECORDER = """
 """
 
 
+@contextmanager
+def new_context(browser: Browser, **options: Any) -> Iterator[BrowserContext]:
+    """One person's browser (own cookie jar, so own Django session) at the tests' viewport,
+    closed however the test ends: a context left open would keep its pages' sockets alive
+    into the next test of the module. `options` go to Browser.new_context (locale, ...)."""
+    context = browser.new_context(viewport=VIEWPORT, **options)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
 def open_run_page(context: BrowserContext, url: str) -> tuple[Page, str]:
     """A new tab on the run page; returns it with its tab id once the page has one."""
     page = context.new_page()
@@ -81,23 +99,70 @@ def wait_tab_id(page: Page) -> str:
     return page.evaluate("() => document.body.dataset.tab")
 
 
+# The image field's upload state (data-upload on its .field-status: "done", "error", ...).
+UPLOAD_STATE = """document.querySelector('input[name="image"]').closest(".field")
+  .querySelector(".field-status").dataset.upload"""
+
+
 def choose_image(page: Page, workflow: str, image: Path) -> None:
     """Pick the workflow and an image, and wait for the upload to finish (Run enabled again)."""
     page.select_option('select[name="workflow"]', workflow)
     page.set_input_files('input[name="image"]', str(image))
     page.wait_for_function(
-        """() => {
-          const status = document.querySelector('input[name="image"]')
-            .closest(".field").querySelector(".field-status");
-          const run = document.querySelector('[data-action="run"]');
-          return status.dataset.upload === "done" && !run.disabled;
-        }""",
+        f"""() => {UPLOAD_STATE} === "done" && !document.querySelector('[data-action="run"]').disabled""",
         timeout=20_000,
     )
 
 
+def wait_upload(page: Page, state: str | None = "done", timeout: float = 15_000) -> None:
+    """Wait until the image field's upload is in `state`; None: the field holds no upload
+    (nothing chosen, or a remembered upload that this session may not use)."""
+    page.wait_for_function(f"(state) => ({UPLOAD_STATE} || null) === state", arg=state, timeout=timeout)
+
+
+def card(job_id: str) -> str:
+    """The CSS selector of one job's card on the run page."""
+    return f'[data-job-id="{job_id}"]'
+
+
+def card_ids(page: Page) -> list[str]:
+    """The ids of the job cards on the page, newest first."""
+    return page.eval_on_selector_all("[data-job-id]", "(cs) => cs.map((c) => c.dataset.jobId)")
+
+
+def wait_cards(page: Page, count: int, timeout: float = 20_000) -> None:
+    """Wait until the page shows exactly `count` job cards (after a Run or a Retry)."""
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('[data-job-id]').length === n", arg=count, timeout=timeout
+    )
+
+
+def newest_job(page: Page, timeout: float = 20_000) -> str:
+    """The id of the newest job card, once there is one. Only right on a page that showed no
+    card before the Run: an older card would be taken for it (use card_ids otherwise)."""
+    page.wait_for_selector("[data-job-id]", timeout=timeout)
+    return page.get_attribute("[data-job-id]", "data-job-id")
+
+
+def click_run(page: Page) -> str:
+    """Click Run on a page with no job card yet; returns the id of the job it made."""
+    page.click('[data-action="run"]')
+    return newest_job(page)
+
+
+def start_job(
+    page: Page, workflow: str, image: Path, status: str = "running", timeout: float = 20_000
+) -> str:
+    """Run `workflow` on `image` from a page with no job card yet and wait until the card
+    shows `status` (by default running: the moment a test reloads, closes or cancels)."""
+    choose_image(page, workflow, image)
+    job_id = click_run(page)
+    wait_status(page, job_id, status, timeout)
+    return job_id
+
+
 def wait_status(page: Page, job_id: str, status: str, timeout: float = 20_000) -> None:
-    page.wait_for_selector(f'[data-job-id="{job_id}"][data-status="{status}"]', timeout=timeout)
+    page.wait_for_selector(f'{card(job_id)}[data-status="{status}"]', timeout=timeout)
 
 
 def recorded(page: Page) -> dict:
@@ -107,7 +172,7 @@ def recorded(page: Page) -> dict:
 
 def seen(page: Page, job_id: str) -> tuple[list[str], list[dict]]:
     """The statuses the card went through and its visible progress states (RECORDER)."""
-    data = page.evaluate("() => window.__comfyweb")
+    data = recorded(page)
     return data["statuses"].get(job_id, []), data["progress"].get(job_id, [])
 
 
@@ -151,6 +216,14 @@ def assert_inverted(result: Image.Image, original: Image.Image, label: str = "")
             assert abs(a[channel] + b[channel] - 255) <= 1, (
                 f"{label}: pixel {point} input {a} result {b} is not its inversion"
             )
+
+
+def assert_output_inverted(page: Page, job_id: str, original: Image.Image, label: str) -> str:
+    """The job's card shows one result, loaded, and it is `original` inverted (fetched with
+    the page's own cookies, as the browser did); returns the image's src."""
+    [src] = wait_image_loaded(page, f"{card(job_id)} img[data-output]")
+    assert_inverted(fetch_image(page, src), original, label)
+    return src
 
 
 def api_json(page: Page, url: str) -> dict:
@@ -210,12 +283,18 @@ def api_send(page: Page, method: str, url: str, body: dict | None = None):
     )
 
 
-def upload(page: Page, url: str, image: Path) -> dict:
-    answer = page.request.post(
+def send_upload(page: Page, url: str, image: Path) -> APIResponse:
+    """POST a file to the upload API as the page's scripts do (its cookies, CSRF token, a
+    PNG content type whatever the bytes are); the answer is the test's to judge."""
+    return page.request.post(
         f"{url}/api/uploads/",
         multipart={"file": {"name": image.name, "mimeType": "image/png", "buffer": image.read_bytes()}},
         headers={"X-CSRFToken": csrf(page)},
     )
+
+
+def upload(page: Page, url: str, image: Path) -> dict:
+    answer = send_upload(page, url, image)
     assert answer.status == 201, answer.text()
     return answer.json()
 
@@ -228,8 +307,6 @@ def submit(page: Page, url: str, tab: str, workflow: str, params: dict) -> dict:
 
 def wait_jobs_done(page: Page, url: str, ids: list[str], timeout: float = 30) -> list[dict]:
     """Poll the API until every job has finished; returns them."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         jobs = [api_json(page, f"{url}/api/jobs/{i}/")["job"] for i in ids]
@@ -241,8 +318,6 @@ def wait_jobs_done(page: Page, url: str, ids: list[str], timeout: float = 30) ->
 
 def wait_workflow(page: Page, url: str, slug: str, timeout: float = 20) -> dict:
     """A workflow that appears once the pool's health check has seen its nodes (preview-demo)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         found = {w["slug"]: w for w in api_json(page, f"{url}/api/workflows/")["workflows"]}
@@ -254,9 +329,6 @@ def wait_workflow(page: Page, url: str, slug: str, timeout: float = 20) -> dict:
 
 def add_workflow(app_data_dir: Path, spec: dict) -> None:
     """Store a workflow in a running ComfyWeb's database (what an operator does in the admin)."""
-    import subprocess
-    import sys
-
     code = (
         "import json, sys\n"
         "from jobs.models import Workflow\n"

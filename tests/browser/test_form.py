@@ -8,14 +8,18 @@ import json
 import pytest
 
 from tests.browser.pages import (
-    VIEWPORT,
     add_workflow,
     api_json,
     api_send,
     choose_image,
+    click_run,
+    new_context,
     open_run_page,
     scene_png,
+    wait_cards,
+    wait_status,
     wait_tab_id,
+    wait_upload,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -70,8 +74,7 @@ def options(page, name: str, attribute: str) -> list[str]:
 def test_fields_follow_the_workflow_and_the_last_values_come_back_per_workflow(app, browser, tmp_path):
     image = tmp_path / "lake.png"
     scene_png(120, 80, LAKE, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
         choose_image(page, "blur", image)
         radius = page.locator('input[name="blur_radius"]')
@@ -93,11 +96,7 @@ def test_fields_follow_the_workflow_and_the_last_values_come_back_per_workflow(a
         wait_tab_id(page)
         page.select_option('select[name="workflow"]', "blur")
         assert (value(page, "blur_radius"), value(page, "sigma")) == ("7", "3.5")
-        page.wait_for_function(
-            """() => document.querySelector('input[name="image"]').closest('.field')
-                 .querySelector('.field-status').dataset.upload === 'done'""",
-            timeout=15_000,
-        )
+        wait_upload(page)
         assert page.locator(".upload-preview").is_visible(), "the remembered image, still valid, is reused"
         page.select_option('select[name="workflow"]', "upscale")
         assert value(page, "upscale_method") == "lanczos"
@@ -108,23 +107,16 @@ def test_fields_follow_the_workflow_and_the_last_values_come_back_per_workflow(a
         wait_tab_id(page)
         page.select_option('select[name="workflow"]', "blur")
         assert value(page, "blur_radius") == "7"
-        page.wait_for_function(
-            """() => !document.querySelector('input[name="image"]').closest('.field')
-                 .querySelector('.field-status').dataset.upload""",
-            timeout=15_000,
-        )
+        wait_upload(page, None)
         assert page.locator(".upload-preview").is_hidden()
         stored = json.loads(page.evaluate("() => localStorage.getItem('comfyweb.form.blur')"))
         assert stored["values"]["blur_radius"] == "7"
-    finally:
-        context.close()
 
 
 def test_an_invalid_value_shows_the_api_message_next_to_its_field(app, browser, tmp_path):
     image = tmp_path / "lake.png"
     scene_png(64, 40, LAKE, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         choose_image(page, "blur", image)
         page.fill('input[name="blur_radius"]', "99")
@@ -153,19 +145,15 @@ def test_an_invalid_value_shows_the_api_message_next_to_its_field(app, browser, 
         assert page.locator("[data-job-id]").count() == 0
 
         page.fill('input[name="blur_radius"]', "5")
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=15_000)
+        click_run(page)
         assert error.is_hidden()
         assert page.get_attribute('input[name="blur_radius"]', "aria-invalid") is None
-    finally:
-        context.close()
 
 
 def test_an_image_dropped_on_the_field_is_uploaded_and_previewed(app, browser, tmp_path):
     image = tmp_path / "lake.png"
     scene_png(90, 60, LAKE, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
         page.select_option('select[name="workflow"]', "invert")
         page.evaluate(
@@ -180,26 +168,18 @@ def test_an_image_dropped_on_the_field_is_uploaded_and_previewed(app, browser, t
             }""",
             list(image.read_bytes()),
         )
-        page.wait_for_function(
-            """() => document.querySelector('input[name="image"]').closest('.field')
-                 .querySelector('.field-status').dataset.upload === 'done'""",
-            timeout=15_000,
-        )
+        wait_upload(page)
         assert page.eval_on_selector('input[name="image"]', "(i) => i.files[0].name") == "dropped.png"
         assert page.locator(".field-status").text_content() == "Uploaded · 90×60"
         page.wait_for_function("() => document.querySelector('.upload-preview').naturalWidth === 90")
-        page.click('[data-action="run"]')
-        page.wait_for_selector('[data-job-id][data-status="succeeded"]', timeout=20_000)
-    finally:
-        context.close()
+        wait_status(page, click_run(page), "succeeded")
 
 
 def test_text_seed_and_choice_fields_and_a_seed_drawn_for_each_run(app, browser, tmp_path):
     add_workflow(app.data_dir, FORM_DEMO)
     image = tmp_path / "lake.png"
     scene_png(48, 32, LAKE, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         choose_image(page, "form-demo", image)
         assert page.eval_on_selector('[name="caption"]', "(e) => e.tagName") == "TEXTAREA"
@@ -213,15 +193,11 @@ def test_text_seed_and_choice_fields_and_a_seed_drawn_for_each_run(app, browser,
 
         for count in (1, 2):
             page.click('[data-action="run"]')
-            page.wait_for_function(
-                "(n) => document.querySelectorAll('[data-job-id]').length === n", arg=count, timeout=15_000
-            )
+            wait_cards(page, count, timeout=15_000)
         randomize.uncheck()
         page.fill('[name="seed"]', "42")
         page.click('[data-action="run"]')
-        page.wait_for_function(
-            "() => document.querySelectorAll('[data-job-id]').length === 3", timeout=15_000
-        )
+        wait_cards(page, 3, timeout=15_000)
 
         jobs = sorted(api_json(page, f"{app.url}/api/jobs/?tab={tab}")["jobs"], key=lambda j: j["created_at"])
         seeds = [j["params"]["seed"] for j in jobs]
@@ -236,5 +212,3 @@ def test_text_seed_and_choice_fields_and_a_seed_drawn_for_each_run(app, browser,
         restored = (value(page, "caption"), value(page, "size"), value(page, "seed"))
         assert restored == ("harbour", "large", "42")
         assert not page.locator('[data-randomize="seed"]').is_checked()
-    finally:
-        context.close()

@@ -13,16 +13,19 @@ from playwright.sync_api import BrowserContext, Page
 
 from tests.browser.pages import (
     ARTIFACTS,
-    VIEWPORT,
     api_json,
+    card_ids,
+    new_context,
     open_run_page,
     scene_png,
     submit,
     upload,
+    wait_cards,
     wait_image_loaded,
     wait_jobs_done,
     wait_status,
     wait_tab_id,
+    wait_upload,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -39,19 +42,17 @@ def gallery(app, browser, tmp_path_factory) -> Iterator[tuple[BrowserContext, Pa
     folder = tmp_path_factory.mktemp("gallery")
     image = folder / "orchard.png"
     scene_png(480, 360, ORCHARD, image)  # larger than a thumbnail
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page, first_tab = open_run_page(context, app.url)
-    image_id = upload(page, app.url, image)["id"]
-    tabs = [first_tab] + [str(uuid.uuid4()) for _ in range(TABS - 1)]
-    params = {"image": image_id}
-    ids = [submit(page, app.url, tab, "invert", params)["id"] for tab in tabs for _ in range(PER_TAB)]
-    blur = submit(page, app.url, first_tab, "blur", {"image": image_id, "blur_radius": 6, "sigma": 2.5})["id"]
-    jobs = wait_jobs_done(page, app.url, [*ids, blur], timeout=40)
-    assert {j["status"] for j in jobs} == {"succeeded"}, [j["error"] for j in jobs if j["error"]]
-    try:
+    with new_context(browser, accept_downloads=True) as context:
+        page, first_tab = open_run_page(context, app.url)
+        image_id = upload(page, app.url, image)["id"]
+        tabs = [first_tab] + [str(uuid.uuid4()) for _ in range(TABS - 1)]
+        params = {"image": image_id}
+        ids = [submit(page, app.url, tab, "invert", params)["id"] for tab in tabs for _ in range(PER_TAB)]
+        blur_params = {"image": image_id, "blur_radius": 6, "sigma": 2.5}
+        blur = submit(page, app.url, first_tab, "blur", blur_params)["id"]
+        jobs = wait_jobs_done(page, app.url, [*ids, blur], timeout=40)
+        assert {j["status"] for j in jobs} == {"succeeded"}, [j["error"] for j in jobs if j["error"]]
         yield context, page, {"tabs": tabs, "blur": blur, "jobs": jobs}
-    finally:
-        context.close()
 
 
 def items(page: Page) -> list[str]:
@@ -157,18 +158,12 @@ def test_run_again_fills_the_run_page_with_the_parameters(app, gallery):
     here = wait_tab_id(page)
     assert page.input_value('select[name="workflow"]') == "blur"
     assert (page.input_value('[name="blur_radius"]'), page.input_value('[name="sigma"]')) == ("6", "2.5")
-    page.wait_for_function(
-        """() => document.querySelector('input[name="image"]').closest('.field')
-             .querySelector('.field-status').dataset.upload === 'done'""",
-        timeout=15_000,
-    )
+    wait_upload(page)
     assert page.locator('[data-role="notice"]').is_visible()
-    known = set(page.eval_on_selector_all("[data-job-id]", "(cs) => cs.map((c) => c.dataset.jobId)"))
+    known = set(card_ids(page))
     page.click('[data-action="run"]')
-    page.wait_for_function(
-        "(n) => document.querySelectorAll('[data-job-id]').length === n", arg=len(known) + 1, timeout=15_000
-    )
-    job_id = page.get_attribute("[data-job-id]", "data-job-id")  # newest first
+    wait_cards(page, len(known) + 1, timeout=15_000)
+    job_id = card_ids(page)[0]  # newest first
     assert job_id not in known
     wait_status(page, job_id, "succeeded", timeout=20_000)
     job = api_json(page, f"{app.url}/api/jobs/{job_id}/")["job"]

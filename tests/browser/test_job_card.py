@@ -7,13 +7,18 @@ import pytest
 
 from tests.browser.pages import (
     ARTIFACTS,
-    VIEWPORT,
     add_workflow,
     api_json,
+    card,
+    card_ids,
     choose_image,
+    click_run,
+    new_context,
     open_run_page,
     recorded,
     scene_png,
+    start_job,
+    wait_cards,
     wait_status,
     wait_tab_id,
     wait_workflow,
@@ -48,23 +53,16 @@ BROKEN = {
 }
 
 
-def card(job_id: str) -> str:
-    return f'[data-job-id="{job_id}"]'
-
-
 def test_a_slow_job_shows_live_previews_and_its_running_node_and_again_after_a_reload(app, browser, tmp_path):
     image = tmp_path / "meadow.png"
     scene_png(200, 130, MEADOW, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         wait_workflow(page, app.url, "preview-demo")
         page.reload()  # the form lists the workflows the page was rendered with
         assert wait_tab_id(page) == tab
         choose_image(page, "preview-demo", image)
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=20_000)
-        job_id = page.get_attribute("[data-job-id]", "data-job-id")
+        job_id = click_run(page)
 
         # The sampler's node: its own bar, named by its title, while previews come in.
         sampler = page.locator(f'{card(job_id)} .job-node[data-node="2"][data-node-state="running"]')
@@ -101,24 +99,17 @@ def test_a_slow_job_shows_live_previews_and_its_running_node_and_again_after_a_r
         assert page.locator(f"{card(job_id)} .job-progress").is_hidden()
         assert page.locator(f"{card(job_id)} img[data-output]").count() == 1
         assert page.locator(f'{card(job_id)} [data-role="elapsed"]').text_content().startswith("took ")
-    finally:
-        context.close()
 
 
 def test_cancel_stops_a_running_job_and_retry_runs_it_again_in_this_tab(app, browser, tmp_path):
     image = tmp_path / "meadow.png"
     scene_png(120, 80, MEADOW, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         wait_workflow(page, app.url, "preview-demo")
         page.reload()
         wait_tab_id(page)
-        choose_image(page, "preview-demo", image)
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=20_000)
-        first = page.get_attribute("[data-job-id]", "data-job-id")
-        wait_status(page, first, "running", timeout=20_000)
+        first = start_job(page, "preview-demo", image)
 
         cancel = page.locator(f'{card(first)} [data-action="cancel"]')
         assert cancel.get_attribute("aria-label") == "Cancel Preview demo (simulator)"
@@ -132,34 +123,23 @@ def test_cancel_stops_a_running_job_and_retry_runs_it_again_in_this_tab(app, bro
         )
 
         retry.click()
-        page.wait_for_function("() => document.querySelectorAll('[data-job-id]').length == 2", timeout=20_000)
-        second = next(
-            i
-            for i in page.eval_on_selector_all("[data-job-id]", "(cs) => cs.map((c) => c.dataset.jobId)")
-            if i != first
-        )
+        wait_cards(page, 2)
+        second = next(i for i in card_ids(page) if i != first)
         job = api_json(page, f"{app.url}/api/jobs/{second}/")["job"]
         assert job["tab"] == tab and job["workflow"] == "preview-demo"
         assert page.locator("[data-job-id]").first.get_attribute("data-job-id") == second, "newest first"
         wait_status(page, second, "running", timeout=20_000)
         page.click(f'{card(second)} [data-action="cancel"]')
         wait_status(page, second, "cancelled", timeout=20_000)
-    finally:
-        context.close()
 
 
 def test_a_failed_job_names_the_node_that_failed(app, browser, tmp_path):
     add_workflow(app.data_dir, BROKEN)
     image = tmp_path / "meadow.png"
     scene_png(64, 48, MEADOW, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
-        choose_image(page, "alpha-mask", image)
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=20_000)
-        job_id = page.get_attribute("[data-job-id]", "data-job-id")
-        wait_status(page, job_id, "failed", timeout=15_000)
+        job_id = start_job(page, "alpha-mask", image, "failed", timeout=15_000)
 
         error = page.locator(f'{card(job_id)} [data-role="error"]')
         assert error.is_visible()
@@ -175,5 +155,3 @@ def test_a_failed_job_names_the_node_that_failed(app, browser, tmp_path):
         page.wait_for_selector(f'{card(job_id)}[data-status="failed"] [data-role="error"]', timeout=20_000)
         assert page.locator(f'{card(job_id)} [data-role="error"]').get_attribute("data-error-node") == "2"
         assert recorded(page)["statuses"][job_id] == ["failed"]
-    finally:
-        context.close()

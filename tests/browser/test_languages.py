@@ -4,15 +4,18 @@ and the scripts' own text (status, progress, buttons) translated too."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page
 
 from tests.browser.pages import (
     ARTIFACTS,
-    VIEWPORT,
-    choose_image,
+    card,
+    new_context,
     open_run_page,
     scene_png,
+    start_job,
     wait_image_loaded,
     wait_status,
     wait_tab_id,
@@ -59,21 +62,17 @@ def leftover_english(page, allowed: set[str]) -> list[str]:
     return found
 
 
-def run_invert(page, image) -> str:
-    choose_image(page, "invert", image)
-    page.click('[data-action="run"]')
-    page.wait_for_selector("[data-job-id]", timeout=20_000)
-    job_id = page.get_attribute("[data-job-id]", "data-job-id")
-    wait_status(page, job_id, "succeeded")
-    wait_image_loaded(page, f'[data-job-id="{job_id}"] img[data-output]')
+def run_invert(page: Page, image: Path) -> str:
+    """Run `invert` to the end, its result shown: every text the card can show is there."""
+    job_id = start_job(page, "invert", image, "succeeded")
+    wait_image_loaded(page, f"{card(job_id)} img[data-output]")
     return job_id
 
 
 def test_a_chinese_browser_gets_the_run_page_in_chinese_and_can_switch_to_english(app, browser, tmp_path):
     image = tmp_path / "garden.png"
     scene_png(240, 150, GARDEN, image)
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
-    try:
+    with new_context(browser, locale="zh-CN") as context:
         page, tab = open_run_page(context, app.url)
         assert page.get_attribute("html", "lang") == "zh-hans"
         assert page.locator('[data-action="run"]').text_content().strip() == "运行"
@@ -82,14 +81,14 @@ def test_a_chinese_browser_gets_the_run_page_in_chinese_and_can_switch_to_englis
         assert page.get_attribute('button[data-language="zh-hans"]', "aria-pressed") == "true"
 
         job_id = run_invert(page, image)
-        card = page.locator(f'[data-job-id="{job_id}"]')
-        assert card.locator(".badge").text_content() == "已完成"
-        assert card.locator('[data-action="retry"]').text_content() == "重试"
-        assert card.locator('[data-role="elapsed"]').text_content().startswith("用时")
+        shown = page.locator(card(job_id))
+        assert shown.locator(".badge").text_content() == "已完成"
+        assert shown.locator('[data-action="retry"]').text_content() == "重试"
+        assert shown.locator('[data-role="elapsed"]').text_content().startswith("用时")
         assert page.locator(".field-status").text_content().startswith("已上传")
         server = page.get_attribute("[data-lock]", "data-lock-server") or ""
         allowed = ALLOWED | {"invert", "garden"} | set(re.findall(r"[A-Za-z]+", server))
-        server_names = card.locator(".job-meta").text_content()
+        server_names = shown.locator(".job-meta").text_content()
         allowed |= set(re.findall(r"[A-Za-z]+", server_names.split("服务器")[-1].split("·")[0]))
         assert leftover_english(page, allowed) == []
         page.screenshot(path=ARTIFACTS / "run-page-zh-hans.png")
@@ -97,23 +96,20 @@ def test_a_chinese_browser_gets_the_run_page_in_chinese_and_can_switch_to_englis
         page.click('button[data-language="en"]')
         page.wait_for_selector('html[lang="en"]')
         assert wait_tab_id(page) == tab, "switching the language keeps the tab"
-        page.wait_for_selector(f'[data-job-id="{job_id}"][data-status="succeeded"]')
-        assert page.locator(f'[data-job-id="{job_id}"] .badge').text_content() == "Succeeded"
+        wait_status(page, job_id, "succeeded", timeout=30_000)
+        assert page.locator(f"{card(job_id)} .badge").text_content() == "Succeeded"
         assert page.locator('[data-action="run"]').text_content().strip() == "Run"
-    finally:
-        context.close()
 
 
 def test_an_english_browser_gets_the_run_page_in_english(app, browser, tmp_path):
     image = tmp_path / "garden.png"
     scene_png(256, 160, GARDEN, image)
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    try:
+    with new_context(browser, locale="en-US") as context:
         page, _ = open_run_page(context, app.url)
         assert page.get_attribute("html", "lang") == "en"
         assert page.get_attribute('button[data-language="en"]', "aria-pressed") == "true"
         job_id = run_invert(page, image)
-        assert page.locator(f'[data-job-id="{job_id}"] .badge').text_content() == "Succeeded"
+        assert page.locator(f"{card(job_id)} .badge").text_content() == "Succeeded"
         page.wait_for_selector('[data-socket="connected"]')
         page.screenshot(path=ARTIFACTS / "run-page-en.png")
 
@@ -129,5 +125,3 @@ def test_an_english_browser_gets_the_run_page_in_english(app, browser, tmp_path)
             order.append(page.evaluate(focused))
         assert order[:2] == ["Run", "Gallery"] or order[1:3] == ["Run", "Gallery"], order
         assert "workflow" in order, order
-    finally:
-        context.close()

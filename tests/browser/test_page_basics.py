@@ -6,15 +6,15 @@ import pytest
 
 from tests.browser.pages import (
     ACTIVE,
-    VIEWPORT,
     api_json,
-    assert_inverted,
-    choose_image,
-    fetch_image,
+    assert_output_inverted,
+    card,
+    new_context,
     open_run_page,
     scene_png,
     seen,
-    wait_image_loaded,
+    send_upload,
+    start_job,
     wait_status,
     wait_tab_id,
 )
@@ -29,16 +29,10 @@ NIGHT = ((10, 20, 60), (60, 70, 130), (240, 240, 210), (30, 60, 40), (200, 190, 
 def test_a_file_that_is_not_an_image_shows_the_api_error_and_runs_nothing(app, browser, tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("These are my notes, not a picture.\n")
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         # What the API itself answers for this file, asked with the page's own session.
-        csrf = next(c["value"] for c in context.cookies() if c["name"] == "csrftoken")
-        answer = page.request.post(
-            f"{app.url}/api/uploads/",
-            multipart={"file": {"name": fake.name, "mimeType": "image/png", "buffer": fake.read_bytes()}},
-            headers={"X-CSRFToken": csrf},
-        )
+        answer = send_upload(page, app.url, fake)
         assert answer.status == 400, answer.text()
         message = answer.json()["error"]["message"]
 
@@ -58,33 +52,23 @@ def test_a_file_that_is_not_an_image_shows_the_api_error_and_runs_nothing(app, b
         page.wait_for_timeout(300)  # nothing late either
         assert page.locator("[data-job-id]").count() == 0
         assert api_json(page, f"{app.url}/api/jobs/?tab={tab}")["jobs"] == []
-    finally:
-        context.close()
 
 
 def test_a_reload_mid_job_keeps_the_tab_and_its_running_job(app, browser, tmp_path):
     image = tmp_path / "night.png"
     original = scene_png(160, 100, NIGHT, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
-        choose_image(page, "invert", image)
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=20_000)
-        job_id = page.get_attribute("[data-job-id]", "data-job-id")
         # Reload while ComfyUI is working on it (3 nodes × SIM_DELAY: over a second left).
-        wait_status(page, job_id, "running", timeout=20_000)
+        job_id = start_job(page, "invert", image)
 
         page.reload()
         assert wait_tab_id(page) == tab, "a reload keeps the tab id (sessionStorage)"
-        page.wait_for_selector(f'[data-job-id="{job_id}"]', timeout=20_000)
+        page.wait_for_selector(card(job_id), timeout=20_000)
         statuses, _ = seen(page, job_id)
         assert statuses[0] in ACTIVE, f"the snapshot after the reload showed it still active: {statuses}"
 
         wait_status(page, job_id, "succeeded")
         assert page.locator("[data-job-id]").count() == 1
         assert page.get_attribute("[data-socket]", "data-socket") == "connected"
-        [src] = wait_image_loaded(page, f'[data-job-id="{job_id}"] img[data-output]')
-        assert_inverted(fetch_image(page, src), original, "after reload")
-    finally:
-        context.close()
+        assert_output_inverted(page, job_id, original, "after reload")

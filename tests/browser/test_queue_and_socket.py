@@ -10,11 +10,15 @@ from playwright.sync_api import WebSocketRoute
 
 from tests.browser.pages import (
     RECORDER,
-    VIEWPORT,
+    card,
+    card_ids,
     choose_image,
+    click_run,
+    new_context,
     open_run_page,
     recorded,
     scene_png,
+    wait_cards,
     wait_status,
     wait_tab_id,
 )
@@ -29,16 +33,13 @@ DUNES = ((230, 180, 90), (250, 230, 170), (255, 250, 220), (200, 150, 70), (160,
 def test_jobs_waiting_in_the_server_queue_show_their_place_also_after_a_reload(app, browser, tmp_path):
     image = tmp_path / "dunes.png"
     scene_png(96, 64, DUNES, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
         choose_image(page, "invert", image)
         for count in (1, 2, 3):  # one tab, one locked server: the later jobs queue behind the first
             page.click('[data-action="run"]')
-            page.wait_for_function(
-                "(n) => document.querySelectorAll('[data-job-id]').length === n", arg=count, timeout=20_000
-            )
-        ids = page.eval_on_selector_all("[data-job-id]", "(cs) => cs.map((c) => c.dataset.jobId)")
+            wait_cards(page, count)
+        ids = card_ids(page)
 
         queued = '[data-job-id][data-status="queued"] [data-role="queue"][data-queue-position]'
         page.wait_for_selector(queued, timeout=20_000)
@@ -60,14 +61,11 @@ def test_jobs_waiting_in_the_server_queue_show_their_place_also_after_a_reload(a
         places = recorded(page)["queue"]
         assert any(places.get(job_id) for job_id in ids), f"no place was ever shown: {places}"
         assert page.locator('[data-role="queue"]:not([hidden])').count() == 0, "no place once done"
-    finally:
-        context.close()
 
 
 def test_the_socket_indicator_reconnects_with_backoff_and_resumes_from_the_snapshot(app, browser, tmp_path):
     image = tmp_path / "dunes.png"
     scene_png(64, 48, DUNES, image)
-    context = browser.new_context(viewport=VIEWPORT)
     sockets: list[WebSocketRoute] = []
     down = {"now": False, "refused": 0}
 
@@ -79,7 +77,7 @@ def test_the_socket_indicator_reconnects_with_backoff_and_resumes_from_the_snaps
         ws.connect_to_server()
         sockets.append(ws)
 
-    try:
+    with new_context(browser) as context:
         page = context.new_page()
         page.route_web_socket(re.compile(r".*/ws/tabs/.*"), route)
         page.add_init_script(RECORDER)
@@ -99,20 +97,16 @@ def test_the_socket_indicator_reconnects_with_backoff_and_resumes_from_the_snaps
 
         # A job submitted meanwhile runs (HTTP still works) and finishes while the socket is down.
         choose_image(page, "invert", image)
-        page.click('[data-action="run"]')
-        page.wait_for_selector("[data-job-id]", timeout=20_000)
-        job_id = page.get_attribute("[data-job-id]", "data-job-id")
+        job_id = click_run(page)
 
         page.wait_for_selector('[data-socket="offline"]', timeout=15_000)
         assert indicator.text_content().strip() == "Offline"
         assert down["refused"] >= 3, "it kept trying by itself"
-        assert page.get_attribute(f'[data-job-id="{job_id}"]', "data-status") != "succeeded"
+        assert page.get_attribute(card(job_id), "data-status") != "succeeded"
 
         down["now"] = False  # the server is back: the next try connects and the snapshot catches up
         page.wait_for_selector('[data-socket="connected"]', timeout=15_000)
         wait_status(page, job_id, "succeeded", timeout=20_000)
         states = recorded(page)["socket"]
         assert states[-2:] == ["offline", "connected"] and "reconnecting" in states, states
-        assert page.locator(f'[data-job-id="{job_id}"] img[data-output]').count() == 1
-    finally:
-        context.close()
+        assert page.locator(f"{card(job_id)} img[data-output]").count() == 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.pages import (
-    VIEWPORT,
     api_json,
     assert_inverted,
-    choose_image,
+    assert_output_inverted,
     fetch_image,
+    new_context,
     open_run_page,
     scene_png,
+    start_job,
     wait_image_loaded,
     wait_jobs_done,
     wait_status,
@@ -35,22 +36,12 @@ DUPLICATE = """
 """
 
 
-def start_job(page, image) -> str:
-    choose_image(page, "invert", image)
-    page.click('[data-action="run"]')
-    page.wait_for_selector("[data-job-id]", timeout=20_000)
-    job_id = page.get_attribute("[data-job-id]", "data-job-id")
-    wait_status(page, job_id, "running", timeout=20_000)
-    return job_id
-
-
 def test_a_duplicated_tab_takes_a_fresh_id_and_the_original_keeps_its_job(app, browser, tmp_path):
     image = tmp_path / "dawn.png"
     original = scene_png(128, 96, DAWN, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
-        job_id = start_job(page, image)
+        job_id = start_job(page, "invert", image)
 
         twin = context.new_page()
         twin.add_init_script(DUPLICATE % tab)
@@ -61,23 +52,19 @@ def test_a_duplicated_tab_takes_a_fresh_id_and_the_original_keeps_its_job(app, b
         assert page.evaluate("() => document.body.dataset.tab") == tab, "the original keeps its id"
 
         wait_status(page, job_id, "succeeded")
-        [src] = wait_image_loaded(page, f'[data-job-id="{job_id}"] img[data-output]')
-        assert_inverted(fetch_image(page, src), original, "original tab")
+        assert_output_inverted(page, job_id, original, "original tab")
         assert twin.locator("[data-job-id]").count() == 0, "the duplicate shows none of the original's jobs"
         assert [j["id"] for j in api_json(page, f"{app.url}/api/tabs/{tab}/")["jobs"]] == [job_id]
         assert api_json(page, f"{app.url}/api/tabs/{twin_tab}/")["jobs"] == []
         assert twin.get_attribute("[data-socket]", "data-socket") == "connected"
-    finally:
-        context.close()
 
 
 def test_closing_a_tab_mid_job_keeps_the_job_and_its_result_lands_in_the_gallery(app, browser, tmp_path):
     image = tmp_path / "dawn.png"
     original = scene_png(140, 90, DAWN, image)
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         page, tab = open_run_page(context, app.url)
-        job_id = start_job(page, image)
+        job_id = start_job(page, "invert", image)
         locked = api_json(page, f"{app.url}/api/tabs/{tab}/")["lock"]
         assert locked is not None, "the running job holds the tab's lock"
         page.close()
@@ -92,5 +79,3 @@ def test_closing_a_tab_mid_job_keeps_the_job_and_its_result_lands_in_the_gallery
         output_url = job["outputs"][0]["url"]
         assert any(output_url in src for src in srcs), "the closed tab's result is in the gallery"
         assert_inverted(fetch_image(other, f"{app.url}{output_url}"), original, "closed tab")
-    finally:
-        context.close()

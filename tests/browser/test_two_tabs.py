@@ -7,11 +7,12 @@ import pytest
 from tests.browser.pages import (
     ACTIVE,
     ARTIFACTS,
-    VIEWPORT,
     api_json,
-    assert_inverted,
+    assert_output_inverted,
+    card,
     choose_image,
-    fetch_image,
+    new_context,
+    newest_job,
     open_run_page,
     scene_png,
     seen,
@@ -33,8 +34,7 @@ def test_two_tabs_run_invert_at_once_and_each_shows_its_own_result(app, browser,
     originals = [scene_png(256, 160, DAY, inputs[0]), scene_png(192, 144, DUSK, inputs[1])]
 
     # One browser context: one cookie jar, one Django session, like one person with two tabs.
-    context = browser.new_context(viewport=VIEWPORT)
-    try:
+    with new_context(browser) as context:
         pages, tabs = [], []
         for _ in range(2):  # one after the other: the first page view starts the session
             page, tab = open_run_page(context, app.url)
@@ -47,10 +47,7 @@ def test_two_tabs_run_invert_at_once_and_each_shows_its_own_result(app, browser,
         # Both Run clicks before waiting on either: the jobs run at the same time.
         for page in pages:
             page.click('[data-action="run"]')
-        job_ids = []
-        for page in pages:
-            page.wait_for_selector("[data-job-id]", timeout=20_000)
-            job_ids.append(page.get_attribute("[data-job-id]", "data-job-id"))
+        job_ids = [newest_job(page) for page in pages]
         assert job_ids[0] != job_ids[1]
 
         for page, tab, job_id, original, label in zip(
@@ -70,14 +67,13 @@ def test_two_tabs_run_invert_at_once_and_each_shows_its_own_result(app, browser,
             job = api_json(page, f"{app.url}/api/jobs/{job_id}/")["job"]
             assert job["tab"] == tab and job["workflow"] == "invert" and job["status"] == "succeeded"
 
-            [src] = wait_image_loaded(page, f'[data-job-id="{job_id}"] img[data-output]')
+            src = assert_output_inverted(page, job_id, original, label)
             assert src.endswith(job["outputs"][0]["url"])
-            assert_inverted(fetch_image(page, src), original, label)
 
         pages[0].bring_to_front()
         pages[0].screenshot(path=ARTIFACTS / "run-page.png")
         card_srcs = {
-            pages[i].eval_on_selector(f'[data-job-id="{job_ids[i]}"] img[data-output]', "(i) => i.src")
+            pages[i].eval_on_selector(f"{card(job_ids[i])} img[data-output]", "(i) => i.src")
             for i in range(2)
         }
 
@@ -86,5 +82,3 @@ def test_two_tabs_run_invert_at_once_and_each_shows_its_own_result(app, browser,
         assert gallery.locator("img[data-output]").count() == 2
         assert set(wait_image_loaded(gallery, "img[data-output]")) == card_srcs
         gallery.screenshot(path=ARTIFACTS / "gallery.png")
-    finally:
-        context.close()
