@@ -75,6 +75,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("COMFYWEB_SQLITE_PATH", str(DATA_DIR / "comfyweb.sqlite3")),
+            # Keep each thread's connection: opening one (and its PRAGMAs) cost more than most
+            # of the queries a request or a relay step makes.
+            "CONN_MAX_AGE": None,
             # Several threads and processes write: wait for the lock instead of failing,
             # and take the write lock at BEGIN so read-then-write transactions cannot deadlock.
             "OPTIONS": {

@@ -278,9 +278,8 @@ def upload_image(request: HttpRequest, file: File[UploadedFile]):
 @api.post("/jobs/", response=_ok(201, JobEnvelope), tags=["jobs"])
 def create_job(request: HttpRequest, body: JobIn):
     job, found = service.submit_job(_session(request), body.tab, body.workflow, body.params)
-    events.publish_sync(found)
-    events.nudge_relay_sync("submit")
-    return Status(201, {"job": job_dict(job)})
+    events.publish_and_nudge_sync(found, "submit")
+    return Status(201, {"job": job_dict(job, outputs=[])})
 
 
 @api.get("/jobs/", response=_ok(200, JobsOut), tags=["jobs"])
@@ -308,8 +307,7 @@ def cancel_job(request: HttpRequest, job_id: str):
 @api.post("/jobs/{job_id}/retry/", response=_ok(201, JobEnvelope), tags=["jobs"])
 def retry_job(request: HttpRequest, job_id: str):
     job, found = service.retry_job(_session(request), job_id)
-    events.publish_sync(found)
-    events.nudge_relay_sync("submit")
+    events.publish_and_nudge_sync(found, "submit")
     return Status(201, {"job": job_dict(job)})
 
 

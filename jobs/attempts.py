@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs import events, locks, progress
+from jobs import events, locks, progress, storage
 from jobs.balancer import capable_anywhere
 from jobs.changes import job_event, release_events
 from jobs.dispatch import Waiting
@@ -37,6 +37,7 @@ class Ticket:
     graph: dict[str, Any]
     params_spec: list[dict[str, Any]]
     values: dict[str, Any]
+    created_at: datetime | None = None  # the job's, for the time-to-dispatch metric
 
 
 def required_nodes(graph: dict[str, Any]) -> set[str]:
@@ -97,7 +98,7 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
             if load is not None and not load.has_room:
                 raise WaitForRoom(locked)
         try:
-            server, lock_seq = locks.acquire(job.tab_id, required)
+            server, lock_seq = locks.acquire(job.tab_id, required, list(loads.values()))
         except locks.NoServerAvailable:
             raise WaitForRoom(None) from None
         number = job.attempt + 1
@@ -109,7 +110,11 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
             return None, []
         Attempt.objects.create(job=job, number=number, server=server)
         if lock_seq is not None:
-            tab = Tab.objects.select_related("server").get(id=job.tab_id)
+            tab = (
+                Tab.objects.select_related("server")
+                .defer("server__system_stats", "server__node_classes")
+                .get(id=job.tab_id)
+            )
             found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
         found.append(job_event(job))
         ticket = _ticket(job, number, server)
@@ -126,6 +131,7 @@ def _ticket(job: Job, attempt: int, server: Server) -> Ticket:
         graph=job.workflow.graph,
         params_spec=job.workflow.params,
         values=job.params,
+        created_at=job.created_at,
     )
 
 
@@ -154,6 +160,12 @@ def upload_for(upload_id: Any) -> Upload:
     return Upload.objects.get(id=upload_id)
 
 
+def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:
+    """An upload and its file's bytes, in one trip to the database thread."""
+    upload = upload_for(upload_id)
+    return upload, storage.read_bytes(upload.file)
+
+
 def _advance(
     ticket_job: Any, attempt: int, status: str, from_statuses: tuple[str, ...], **fields: Any
 ) -> list[Event]:
@@ -164,7 +176,7 @@ def _advance(
         if not moved:
             return []
         Attempt.objects.filter(job_id=ticket_job, number=attempt).update(status=status)
-        return [job_event(Job.objects.get(id=ticket_job))]
+        return [job_event(ticket_job)]
 
 
 def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[Event]:
@@ -180,6 +192,13 @@ def mark_running(job_id: Any, attempt: int) -> list[Event]:
 
 def is_cancel_requested(job_id: Any) -> bool:
     return Job.objects.filter(id=job_id, cancel_requested=True).exists()
+
+
+def mark_queued_then_check(
+    job_id: Any, attempt: int, prompt_number: float | None
+) -> tuple[list[Event], bool]:
+    """mark_queued, and whether a cancel was asked for meanwhile: one trip for the relay."""
+    return mark_queued(job_id, attempt, prompt_number), is_cancel_requested(job_id)
 
 
 @dataclass(frozen=True)
@@ -231,10 +250,9 @@ def finish(
                     "height": out.height,
                 },
             )
-        job = Job.objects.get(id=job_id)
-        found = [job_event(job)]
+        found = [job_event(job_id)]
     progress.forget(job_id)
-    return found + release_events(job.tab_id)
+    return found + release_events(found[0][1]["job"]["tab"])
 
 
 def back_to_pending(job_id: Any, attempt: int, reason: str) -> list[Event]:
@@ -254,7 +272,7 @@ def back_to_pending(job_id: Any, attempt: int, reason: str) -> list[Event]:
             finished_at=timezone.now(),
             error={"code": "unreachable", "message": reason},
         )
-        return [job_event(Job.objects.get(id=job_id))]
+        return [job_event(job_id)]
 
 
 def active_attempts_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, str]]:

@@ -6,15 +6,20 @@ from typing import Any
 
 from jobs import events, locks
 from jobs.events import Event
-from jobs.models import Job
-from jobs.serializers import job_dict, jobs_queryset
+from jobs.models import Job, JobStatus
+from jobs.serializers import job_dict
 
 
-def job_event(job: Job, ref: str | None = None) -> Event:
-    """The `job.updated` of a change made in the current transaction (numbers it)."""
-    seq = locks.bump_seq(job.tab_id)
-    fresh = jobs_queryset().get(id=job.id)
-    return events.job_updated(job.tab_id, job_dict(fresh), seq, ref)
+def job_event(job: Job | Any, ref: str | None = None) -> Event:
+    """The `job.updated` of a change made in the current transaction (numbers it).
+
+    Takes a job or its id: the row is read fresh here anyway. Outputs are read only for a
+    succeeded job, the only state that has any (jobs.attempts.finish).
+    """
+    fresh = Job.objects.select_related("workflow", "server").get(id=getattr(job, "id", job))
+    seq = locks.bump_seq(fresh.tab_id)
+    outputs = None if fresh.status == JobStatus.SUCCEEDED else []
+    return events.job_updated(fresh.tab_id, job_dict(fresh, outputs=outputs), seq, ref)
 
 
 def release_events(tab_id: Any) -> list[Event]:

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from jobs import errors, events, service, tabs
+from jobs import delivery, errors, events, service, tabs
 
 db = database_sync_to_async
 log = logging.getLogger("jobs.consumers")
@@ -53,7 +54,21 @@ class TokenBucket:
 class TabConsumer(AsyncJsonWebsocketConsumer):
     tab_id: str | None = None
     group: str | None = None
+    sink: delivery.Sink | None = None
     _last_heartbeat = 0.0
+
+    @property
+    def channel_layer_alias(self) -> str:  # type: ignore[override]
+        """No layer channel when events are delivered in process (jobs.delivery)."""
+        return delivery.NO_LAYER if delivery.in_process() else "default"
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale DB connections before every message, a thread hop each time;
+        # every DB call here goes through database_sync_to_async, which already does that.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         session = self.scope.get("session")
@@ -70,11 +85,17 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
         self.session_key, self.tab_id = session_key, str(tab.id)
         self.submissions = TokenBucket(settings.COMFYWEB_SUBMIT_BURST, settings.COMFYWEB_SUBMIT_RATE)
         self.group = events.tab_group(tab.id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if self.channel_layer is None:
+            self.sink = delivery.Sink(lambda text: self.send(text_data=text))
+            delivery.add(self.group, self.sink)
+        else:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await db(tabs.tab_connected)(tab.id, +1)
         # Joined the group before reading the snapshot: nothing can fall between the two; the
         # page ignores numbered events at or below the snapshot's seq.
         await self.send_json(await db(tabs.tab_snapshot)(tab.id))
+        if self.sink is not None:
+            await self.sink.open()
 
     async def _refuse(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": None})
@@ -82,7 +103,10 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            if self.sink is not None:
+                delivery.discard(self.group, self.sink)
+            else:
+                await self.channel_layer.group_discard(self.group, self.channel_name)
             await db(tabs.tab_connected)(self.tab_id, -1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from jobs import delivery
+
 log = logging.getLogger(__name__)
 
 RELAY_CHANNEL = "comfyweb.relay"
@@ -67,6 +69,12 @@ def job_preview(tab_id: Any, job_id: Any, data_url: str) -> Event:
 
 
 async def publish(events: list[Event]) -> None:
+    """Send each event to its tab's sockets: in process when they all live here (see
+    jobs.delivery), else through the channel layer's groups."""
+    if delivery.in_process():
+        for group, message in events:
+            await delivery.deliver(group, message)
+        return
     layer = get_channel_layer()
     for group, message in events:
         try:
@@ -90,3 +98,13 @@ async def nudge_relay(reason: str, **data: Any) -> None:
 
 def nudge_relay_sync(reason: str, **data: Any) -> None:
     async_to_sync(nudge_relay)(reason, **data)
+
+
+async def _publish_and_nudge(events: list[Event], reason: str) -> None:
+    await publish(events)
+    await nudge_relay(reason)
+
+
+def publish_and_nudge_sync(events: list[Event], reason: str) -> None:
+    """publish_sync then nudge_relay_sync, in one trip to the event loop (a view's hot path)."""
+    async_to_sync(_publish_and_nudge)(events, reason)

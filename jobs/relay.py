@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 db = database_sync_to_async
 
 HOUSEKEEPING_EVERY = 2.0
+# Seconds between reads of the server list and lease renewals, at most; a "pool" or "refresh"
+# nudge (an operator's change) makes the next step read it at once. Well inside the lease.
+SYNC_EVERY = 1.0
 
 # What /healthz reports of an in-process relay.
 STATE: dict[str, Any] = {"running": False, "last_poll": None}
@@ -54,6 +57,7 @@ class Relay:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._next_housekeeping = 0.0
+        self._next_sync = 0.0
         self._positions: dict[uuid.UUID, int] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -79,7 +83,11 @@ class Relay:
         """One pass: follow the server list, then dispatch whatever is pending."""
         STATE["last_poll"] = time.time()
         try:
-            await self.sync_servers()
+            # A step runs on every nudge (every submission, every finished prompt): the server
+            # list and leases change rarely, so they are read at most every SYNC_EVERY.
+            if time.monotonic() >= self._next_sync:
+                self._next_sync = time.monotonic() + min(SYNC_EVERY, settings.COMFYWEB_RELAY_LEASE / 3)
+                await self.sync_servers()
             await self.dispatch_pending()
             await self.submit_bound()
             if time.monotonic() >= self._next_housekeeping:
@@ -220,6 +228,8 @@ class Relay:
                 await asyncio.sleep(1)
                 continue
             reason = message.get("reason")
+            if reason in ("pool", "refresh"):
+                self._next_sync = 0.0
             if reason == "cancel":
                 with contextlib.suppress(ValueError):
                     self._spawn(self.cancel(uuid.UUID(str(message.get("job")))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.urls import reverse
@@ -24,8 +25,9 @@ def output_dict(output: Output) -> dict[str, Any]:
     }
 
 
-def job_dict(job: Job) -> dict[str, Any]:
-    """The JOB of SPEC §4. Expects `server`, `workflow` and `outputs` to be loadable."""
+def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any]:
+    """The JOB of SPEC §4. Expects `server` and `workflow` to be loadable, and `outputs`
+    unless the caller passes them (an empty list when it knows there are none)."""
     return {
         "id": str(job.id),
         "tab": str(job.tab_id),
@@ -37,7 +39,7 @@ def job_dict(job: Job) -> dict[str, Any]:
         "progress": progress.latest(job.id) if job.is_active else None,
         "queue_position": progress.queue_position(job.id) if job.is_active else None,
         "error": job.error,
-        "outputs": [output_dict(o) for o in job.outputs.all()],
+        "outputs": [output_dict(o) for o in (job.outputs.all() if outputs is None else outputs)],
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
         "finished_at": _iso(job.finished_at),

@@ -82,7 +82,7 @@ def submit_job(
         _check_limits(tab, session_key)
         job = Job.objects.create(tab=tab, session_key=session_key, workflow=workflow, params=values)
         event = job_event(job, ref)
-    return jobs_queryset().get(id=job.id), [event]
+    return job, [event]  # as stored (no re-read): a new job has no server and no outputs
 
 
 def retry_job(session_key: str, job_id: Any) -> tuple[Job, list[Event]]:

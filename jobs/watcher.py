@@ -20,7 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from jobs import attempts, completion, events, health, metrics_hooks, progress, reconcile, storage
+from jobs import attempts, completion, events, health, metrics_hooks, progress, reconcile
 from jobs.comfy import (
     ComfyClient,
     ComfyError,
@@ -77,6 +77,9 @@ class ServerWatcher:
         self._background: set[asyncio.Task[Any]] = set()
         self._last_preview_prompt: str | None = None
         self._positions: dict[str, int] = {}
+        self._chains: dict[str, asyncio.Task[None]] = {}  # per prompt: its latest state write
+        self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
+        self._flush_due = False
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -194,8 +197,7 @@ class ServerWatcher:
         try:
             names = {}
             for param, upload_id in image_params(ticket.params_spec, ticket.values).items():
-                upload = await db(attempts.upload_for)(upload_id)
-                data = await db(storage.read_bytes)(upload.file)
+                upload, data = await db(attempts.upload_with_bytes)(upload_id)
                 extension = upload.file.rsplit(".", 1)[-1]
                 # Named by content: identical bytes dedupe on the server, different never clash.
                 sent = await self.client.upload_image(data, f"comfyweb-{upload.sha256[:24]}.{extension}")
@@ -231,10 +233,12 @@ class ServerWatcher:
             failure = {"code": "invalid_prompt", "message": message, "node": first}
             await self._finish(ticket, JobStatus.FAILED, error=failure)
             return
-        created = await db(_created_at)(ticket.job_id)
-        metrics_hooks.dispatched((timezone.now() - created).total_seconds())
-        await events.publish(await db(attempts.mark_queued)(ticket.job_id, ticket.attempt, queued.number))
-        if await db(attempts.is_cancel_requested)(ticket.job_id):
+        if ticket.created_at is not None:
+            metrics_hooks.dispatched((timezone.now() - ticket.created_at).total_seconds())
+        queued_now = db(attempts.mark_queued_then_check)
+        found, cancel = await queued_now(ticket.job_id, ticket.attempt, queued.number)
+        await events.publish(found)
+        if cancel:
             await self.cancel(ticket.job_id)
 
     def _public(self, error: dict[str, Any]) -> dict[str, Any]:
@@ -292,20 +296,63 @@ class ServerWatcher:
         change = tracked.apply(event)
         if change == "start":
             self._forget_position(pid)
-            await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
-            self._publish_progress(tracked)
+            self._in_order(pid, self._mark_running(tracked))
+            self._publish_progress(pid, tracked)
         elif change == "progress":
             self._last_preview_prompt = pid
-            self._publish_progress(tracked)
+            self._publish_progress(pid, tracked)
         elif change == "terminal":
             self.complete_later(pid)
 
-    def _publish_progress(self, tracked: Tracked) -> None:
+    async def _mark_running(self, tracked: Tracked) -> None:
+        await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
+
+    def _in_order(self, pid: str, coro) -> None:
+        """Run a prompt's state writes one after another, off the frame loop: the loop never
+        waits for the database, so one slow write delays no other prompt's frames."""
+        previous = self._chains.get(pid)
+
+        async def chained() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            await coro
+
+        task = asyncio.create_task(chained())
+        self._chains[pid] = task
+        self._background.add(task)
+        task.add_done_callback(lambda done: self._chain_done(pid, done))
+
+    def _chain_done(self, pid: str, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if self._chains.get(pid) is task:
+            del self._chains[pid]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("state write of %s on %s failed", pid, self.name, exc_info=task.exception())
+
+    def _publish_progress(self, pid: str, tracked: Tracked) -> None:
+        """Record the prompt's progress and publish it once per turn of the event loop: a
+        burst of frames for one job costs one message to its tab, carrying the latest."""
         value, maximum, node = tracked.progress()
         title = tracked.title(node)
         progress.record(tracked.job_id, value, maximum, node, title)
-        found = [events.job_progress(tracked.tab_id, tracked.job_id, value, maximum, node, title)]
-        self._spawn(events.publish(found))
+        self._dirty[pid] = events.job_progress(tracked.tab_id, tracked.job_id, value, maximum, node, title)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_progress)
+
+    def _flush_progress(self) -> None:
+        self._flush_due = False
+        dirty, self._dirty = self._dirty, {}
+        now = []
+        for pid, event in dirty.items():
+            if pid in self._completing:
+                continue  # it ended in this same turn: the final state says it all
+            if pid in self._chains:  # after the state change in flight (running, say)
+                self._in_order(pid, events.publish([event]))
+            else:
+                now.append(event)
+        if now:
+            self._spawn(events.publish(now))
 
     def _preview(self, event: m.Preview) -> None:
         # Type 1 previews carry no prompt_id: they belong to the prompt whose progress came last.
@@ -341,7 +388,7 @@ class ServerWatcher:
     def complete_later(self, pid: str) -> None:
         if pid not in self._completing:
             self._completing.add(pid)
-            self._spawn(self._complete(pid))
+            self._in_order(pid, self._complete(pid))
 
     async def _complete(self, pid: str) -> None:
         try:
@@ -362,12 +409,6 @@ def _attempt_of(job_id: uuid.UUID) -> int:
     from jobs.models import Job
 
     return Job.objects.filter(id=job_id).values_list("attempt", flat=True).get()
-
-
-def _created_at(job_id: uuid.UUID):
-    from jobs.models import Job
-
-    return Job.objects.filter(id=job_id).values_list("created_at", flat=True).get()
 
 
 def _rejection(error: PromptRejected) -> dict[str, Any]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import uuid
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from PIL import Image
 
-from jobs import events, service, storage, tabs
+from jobs import delivery, events, service, storage, tabs
 from jobs.models import Job, Server, Tab, Upload, Workflow
 from jobs.relay import Relay
 from simulator.testing import running_simulator
@@ -27,25 +27,23 @@ db = database_sync_to_async
 
 
 class TabListener:
-    """Everything one tab's group receives, as the tab consumer would."""
+    """Everything one tab's sockets receive, registered as a tab consumer registers."""
 
     def __init__(self, tab_id):
         self.tab_id = tab_id
         self.messages: list[dict] = []
 
     async def __aenter__(self):
-        self.layer = get_channel_layer()
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(events.tab_group(self.tab_id), self.channel)
-        self.task = asyncio.create_task(self._pump())
+        self.sink = delivery.Sink(self._receive)
+        delivery.add(events.tab_group(self.tab_id), self.sink)
+        await self.sink.open()
         return self
 
-    async def _pump(self):
-        while True:
-            self.messages.append(await self.layer.receive(self.channel))
+    async def _receive(self, text):
+        self.messages.append(json.loads(text))
 
     async def __aexit__(self, *exc):
-        self.task.cancel()
+        delivery.discard(events.tab_group(self.tab_id), self.sink)
 
     def of_type(self, kind):
         return [m for m in self.messages if m["type"] == kind]

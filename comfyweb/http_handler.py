@@ -1,0 +1,43 @@
+"""Django's ASGI handler, with the whole sync request path run in one worker-thread hop.
+
+Every ComfyWeb view is sync (the ORM is), and so is each of Django's middleware methods. In
+Django's async path each `process_request`/`process_response` of a MiddlewareMixin middleware
+is its own sync_to_async call, so a request crossed between the event loop and a worker
+thread about fifteen times (about 5 ms of a 6.5 ms answer here, against 0.9 ms for the same
+request under WSGI). This handler builds the sync middleware chain, as WSGI does, and runs it
+in one call on the loop's thread pool, as a WSGI server runs requests on its threads.
+
+Django also gives every request a ThreadSensitiveContext, that is a new thread (and with it a
+new database connection) per request. Without it, the pool's few threads live on and keep
+their connections (CONN_MAX_AGE), and the request signals run on the shared thread that the
+relay and the socket consumers use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
+from django.http import HttpRequest, HttpResponseBase
+
+
+class OneHopASGIHandler(ASGIHandler):
+    def load_middleware(self, is_async: bool = False) -> None:
+        super().load_middleware(is_async=False)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+
+
+def get_asgi_application() -> OneHopASGIHandler:
+    """As django.core.asgi.get_asgi_application, with the one-hop handler."""
+    import django
+
+    django.setup(set_prefix=False)
+    return OneHopASGIHandler()

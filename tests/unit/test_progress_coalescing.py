@@ -1,0 +1,47 @@
+"""A burst of progress frames for one job costs one message to its tab, carrying the latest
+(jobs.watcher): the relay hop stays short however fast a server sends."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from jobs import events, watcher
+from jobs.comfy import messages as m
+from jobs.tracking import Tracked
+
+
+async def test_a_burst_is_one_message_with_the_latest_value_and_the_next_turn_sends_again(monkeypatch):
+    sent: list[list[events.Event]] = []
+
+    async def record(found: list[events.Event]) -> None:
+        sent.append(found)
+
+    monkeypatch.setattr(watcher.events, "publish", record)
+    server = watcher.ServerWatcher(1, "gpu1", "http://gpu1.invalid:8188", "cid")
+    jobs = {str(uuid.uuid4()): uuid.uuid4() for _ in range(2)}
+    for pid, tab in jobs.items():
+        server.tracked[pid] = Tracked(uuid.UUID(pid), tab, 1, 3, titles={"3": "KSampler"})
+        server.tracked[pid].started = True
+    try:
+        first, second = list(jobs)
+        for step in range(1, 21):  # one turn of the loop: no await suspends in between
+            await server.handle(m.Progress(prompt_id=first, node="3", value=step, max=20))
+        await server.handle(m.Progress(prompt_id=second, node="3", value=5, max=20))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(sent) == 1, "one publish per turn"
+        by_job = {message["job"]: message for _, message in sent[0]}
+        assert (
+            set(by_job) == set(jobs)
+            and by_job[first]["value"] == 1.0
+            and by_job[first]["title"] == "KSampler"
+        )
+        assert by_job[second]["value"] == 0.25
+
+        await server.handle(m.Progress(prompt_id=first, node="3", value=10, max=20))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert len(sent) == 2 and sent[1][0][1]["value"] == 0.5
+    finally:
+        await server.stop()
