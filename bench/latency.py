@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from typing import Any
 
 from bench.clients import DirectTab, Session, Tab, distinct_png
 from bench.control import bounded
+from bench.procs import CpuMeter
 from bench.stats import summary_s
 
 _images = itertools.count(1_000_000)
 
 
-async def direct_level(sim_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float) -> dict[str, Any]:
+def _cpu_ms_per_job(meter: CpuMeter, wall: float, jobs: int) -> float | None:
+    """CPU time of the metered processes, all together, per finished job (ms)."""
+    if not jobs or not meter.pids:
+        return None
+    return round(sum(meter.stop().values()) * wall * 1000 / jobs, 2)
+
+
+async def direct_level(
+    sim_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float, cpu_pids: list[int] = ()
+) -> dict[str, Any]:
+    """`cpu_pids`: the simulators and this process (the client), metered over the level."""
     clients = [DirectTab(sim_urls[i % len(sim_urls)]) for i in range(tabs)]
     await bounded(clients, lambda c: c.connect(), 32)
     times: list[float] = []
@@ -37,12 +49,15 @@ async def direct_level(sim_urls: list[str], tabs: int, jobs_per_tab: int, timeou
                 continue
             times.append(time.perf_counter() - start)
 
+    meter = CpuMeter(list(cpu_pids))
     start = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(loop(c) for c in clients)), timeout * jobs_per_tab + 30)
     wall = time.perf_counter() - start
+    cpu = _cpu_ms_per_job(meter, wall, len(times))
     await bounded(clients, lambda c: c.close(), 64)
     return {
         **summary_s(times),
+        "cpu_ms_per_job": cpu,
         "wall_s": round(wall, 3),
         "throughput": round(len(times) / wall, 2),
         "errors": len(errors),
@@ -50,8 +65,11 @@ async def direct_level(sim_urls: list[str], tabs: int, jobs_per_tab: int, timeou
     }
 
 
-async def comfyweb_level(web_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float) -> dict[str, Any]:
-    """One session per tab (spread over the web processes), each with its tab socket open."""
+async def comfyweb_level(
+    web_urls: list[str], tabs: int, jobs_per_tab: int, timeout: float, cpu_pids: list[int] = ()
+) -> dict[str, Any]:
+    """One session per tab (spread over the web processes), each with its tab socket open.
+    `cpu_pids`: ComfyWeb's processes (web, relay), metered over the level."""
     sessions = [Session(web_urls[i % len(web_urls)]) for i in range(tabs)]
     await bounded(sessions, lambda s: s.open(), 16)
     sockets = [Tab(s, s.base_url.replace("http://", "ws://")) for s in sessions]
@@ -76,14 +94,17 @@ async def comfyweb_level(web_urls: list[str], tabs: int, jobs_per_tab: int, time
                 continue
             times.append(time.perf_counter() - start)
 
+    meter = CpuMeter(list(cpu_pids))
     start = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(loop(t) for t in sockets)), timeout * jobs_per_tab + 30)
     wall = time.perf_counter() - start
+    cpu = _cpu_ms_per_job(meter, wall, len(times))
     gaps = sum(t.gaps for t in sockets)
     await bounded(sockets, lambda t: t.close(), 64)
     await bounded(sessions, lambda s: s.aclose(), 64)
     return {
         **summary_s(times),
+        "cpu_ms_per_job": cpu,
         "wall_s": round(wall, 3),
         "throughput": round(len(times) / wall, 2),
         "errors": len(errors),
@@ -93,13 +114,22 @@ async def comfyweb_level(web_urls: list[str], tabs: int, jobs_per_tab: int, time
 
 
 async def time_to_result(
-    web_urls: list[str], sim_urls: list[str], levels: list[int], jobs: dict[int, int], timeout: float
+    web_urls: list[str],
+    sim_urls: list[str],
+    levels: list[int],
+    jobs: dict[int, int],
+    timeout: float,
+    *,
+    sim_pids: list[int] = (),
+    comfyweb_pids: list[int] = (),
 ) -> list[dict[str, Any]]:
+    """Per level, the direct side then ComfyWeb. CPU per job: on the direct side the client and
+    the simulators; on ComfyWeb's side its own processes only (what it adds)."""
     rows = []
     for tabs in levels:
         per_tab = jobs[tabs]
-        direct = await direct_level(sim_urls, tabs, per_tab, timeout)
-        web = await comfyweb_level(web_urls, tabs, per_tab, timeout)
+        direct = await direct_level(sim_urls, tabs, per_tab, timeout, [*sim_pids, os.getpid()])
+        web = await comfyweb_level(web_urls, tabs, per_tab, timeout, list(comfyweb_pids))
         rows.append(
             {"tabs": tabs, "jobs_per_tab": per_tab, "direct": direct, "comfyweb": web, **compare(direct, web)}
         )

@@ -85,6 +85,8 @@ def _latency_table(title: str, part: dict[str, Any]) -> str:
                 d["throughput"],
                 w["throughput"],
                 row["throughput_ratio"],
+                d.get("cpu_ms_per_job"),
+                w.get("cpu_ms_per_job"),
                 d["errors"] + w["errors"],
             ]
         )
@@ -100,11 +102,14 @@ def _latency_table(title: str, part: dict[str, Any]) -> str:
         "direct jobs/s",
         "web jobs/s",
         "ratio",
+        "direct CPU ms/job",
+        "web CPU ms/job",
         "errors",
     ]
     note = (
         f"(ms; ComfyWeb's servers have max_queued={part.get('max_queued', '-')},"
-        " so both sides queue on the servers freely)"
+        " so both sides queue on the servers freely; CPU per job: direct = client + simulators,"
+        " web = ComfyWeb's own processes)"
     )
     return f"\n{title}\n{note}\n" + table(headers, rows)
 

@@ -91,7 +91,13 @@ async def part_latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         web = stack.web("web")
         levels = _levels(args.levels)
         rows = await latency.time_to_result(
-            [web.url], [s.url for s in sims], levels, _jobs_per_tab(levels, args.jobs), args.timeout
+            [web.url],
+            [s.url for s in sims],
+            levels,
+            _jobs_per_tab(levels, args.jobs),
+            args.timeout,
+            sim_pids=[s.pid for s in sims],
+            comfyweb_pids=[web.pid],
         )
         return {"sims": args.sims, "max_queued": args.max_queued, "levels": rows}
 
@@ -176,6 +182,8 @@ async def part_redis(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 levels,
                 _jobs_per_tab(levels, args.jobs),
                 args.timeout,
+                sim_pids=[s.pid for s in sims],
+                comfyweb_pids=[*(w.pid for w in webs), relay.pid],
             )
             stack.manage("shell", "-c", _enable(hop_sim_proc.url, True, others=False))
             relay_client = await sim.wait_socket(server_client, timeout=30)
