@@ -7,7 +7,7 @@ from typing import Any
 from jobs import events, locks
 from jobs.events import Event
 from jobs.models import Job, JobStatus
-from jobs.serializers import job_dict
+from jobs.serializers import LARGE_RELATED, job_dict
 
 
 def job_event(job: Job | Any, ref: str | None = None) -> Event:
@@ -16,7 +16,9 @@ def job_event(job: Job | Any, ref: str | None = None) -> Event:
     Takes a job or its id: the row is read fresh here anyway. Outputs are read only for a
     succeeded job, the only state that has any (jobs.attempts.finish).
     """
-    fresh = Job.objects.select_related("workflow", "server").get(id=getattr(job, "id", job))
+    fresh = (
+        Job.objects.select_related("workflow", "server").defer(*LARGE_RELATED).get(id=getattr(job, "id", job))
+    )
     seq = locks.bump_seq(fresh.tab_id)
     outputs = None if fresh.status == JobStatus.SUCCEEDED else []
     return events.job_updated(fresh.tab_id, job_dict(fresh, outputs=outputs), seq, ref)

@@ -46,8 +46,13 @@ def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any
     }
 
 
+# JSON columns a JOB never shows; decoding them for every job of a snapshot or a state change
+# cost more than the rest of the query (a real workflow's graph runs to tens of kilobytes).
+LARGE_RELATED = ("workflow__graph", "workflow__params", "server__system_stats", "server__node_classes")
+
+
 def jobs_queryset():
-    return Job.objects.select_related("workflow", "server").prefetch_related("outputs")
+    return Job.objects.select_related("workflow", "server").defer(*LARGE_RELATED).prefetch_related("outputs")
 
 
 def lock_dict(tab: Tab) -> dict[str, Any] | None:

@@ -67,7 +67,8 @@ def submit_job(
 ) -> tuple[Job, list[Event]]:
     """Store a new pending job for a tab; the relay dispatches it."""
     tab_id = parse_uuid(tab_id, "tab")
-    workflow = Workflow.objects.filter(slug=str(workflow_slug), enabled=True).first()
+    # The graph is not needed to accept a job (the relay reads it to dispatch): not decoded here.
+    workflow = Workflow.objects.filter(slug=str(workflow_slug), enabled=True).defer("graph").first()
     if workflow is None:
         raise ServiceError("unknown_workflow", f"There is no workflow {workflow_slug!r}.", field="workflow")
     try:
