@@ -6,22 +6,20 @@ from typing import Any
 
 from jobs import events, locks
 from jobs.events import Event
-from jobs.models import Job, JobStatus
-from jobs.serializers import LARGE_RELATED, job_dict
+from jobs.models import Job, JobStatus, Output
+from jobs.serializers import JOB_VALUES, job_dict_of_values
 
 
 def job_event(job: Job | Any, ref: str | None = None) -> Event:
     """The `job.updated` of a change made in the current transaction (numbers it).
 
-    Takes a job or its id: the row is read fresh here anyway. Outputs are read only for a
-    succeeded job, the only state that has any (jobs.attempts.finish).
+    Takes a job or its id: the row is read fresh here anyway, as plain values. Outputs are
+    read only for a succeeded job, the only state that has any (jobs.attempts.finish).
     """
-    fresh = (
-        Job.objects.select_related("workflow", "server").defer(*LARGE_RELATED).get(id=getattr(job, "id", job))
-    )
-    seq = locks.bump_seq(fresh.tab_id)
-    outputs = None if fresh.status == JobStatus.SUCCEEDED else []
-    return events.job_updated(fresh.tab_id, job_dict(fresh, outputs=outputs), seq, ref)
+    row = Job.objects.filter(id=getattr(job, "id", job)).values(*JOB_VALUES).get()
+    seq = locks.bump_seq(row["tab_id"])
+    outputs = Output.objects.filter(job_id=row["id"]) if row["status"] == JobStatus.SUCCEEDED else []
+    return events.job_updated(row["tab_id"], job_dict_of_values(row, outputs), seq, ref)
 
 
 def release_events(tab_id: Any) -> list[Event]:

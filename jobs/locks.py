@@ -6,10 +6,13 @@ the same tab end with one lock, and a release never loses a job that just arrive
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 
 from django.db import connections, transaction
-from django.db.models import Count, Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from jobs.balancer import ServerLoad, pick_server
@@ -47,8 +50,14 @@ def server_loads() -> list[ServerLoad]:
     onto one server. Locking the server rows first makes the second wait for the first's
     commit and count its job (SQLite's IMMEDIATE transactions serialize writers anyway).
     """
+    # The node list is read as its JSON text and decoded once per distinct text (a real
+    # ComfyUI lists hundreds of classes; this runs for every dispatch).
     servers = list(
-        Server.objects.select_for_update().filter(enabled=True).order_by("id").defer("system_stats")
+        Server.objects.select_for_update()
+        .filter(enabled=True)
+        .order_by("id")
+        .defer("system_stats", "node_classes")
+        .annotate(classes_text=Cast("node_classes", TextField()))
     )
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
@@ -58,10 +67,16 @@ def server_loads() -> list[ServerLoad]:
         .annotate(count=Count("id"))
         .values_list("server_id", "count")
     )
-    return [load_of(s, outstanding.get(s.id, 0)) for s in servers]
+    return [load_of(s, outstanding.get(s.id, 0), _classes(s.classes_text)) for s in servers]
 
 
-def load_of(server: Server, outstanding: int) -> ServerLoad:
+@functools.lru_cache(maxsize=256)
+def _classes(text: str | None) -> frozenset[str] | None:
+    found = json.loads(text) if text else None
+    return frozenset(found) if isinstance(found, list) else None
+
+
+def load_of(server: Server, outstanding: int, classes: frozenset[str] | None) -> ServerLoad:
     return ServerLoad(
         id=server.id,
         name=server.name,
@@ -73,7 +88,7 @@ def load_of(server: Server, outstanding: int) -> ServerLoad:
         draining=server.draining,
         max_concurrent=server.max_concurrent,
         max_queued=server.max_queued,
-        node_classes=frozenset(server.node_classes) if server.node_classes is not None else None,
+        node_classes=classes,
     )
 
 

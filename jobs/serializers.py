@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from jobs import progress
-from jobs.models import Job, Output, Tab
+from jobs.models import ACTIVE_STATUSES, Job, Output, Tab
 
 
 def _iso(value) -> str | None:
@@ -28,21 +28,81 @@ def output_dict(output: Output) -> dict[str, Any]:
 def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any]:
     """The JOB of SPEC §4. Expects `server` and `workflow` to be loadable, and `outputs`
     unless the caller passes them (an empty list when it knows there are none)."""
+    return _job_shape(
+        job.id,
+        job.tab_id,
+        job.workflow.slug,
+        job.status,
+        job.server.name if job.server_id else None,
+        job.attempt,
+        job.params,
+        job.error,
+        job.outputs.all() if outputs is None else outputs,
+        (job.created_at, job.started_at, job.finished_at),
+    )
+
+
+# A JOB's columns, read as plain values: the event of every state change is built from one
+# such row, without the cost of three model instances (job, workflow, server).
+JOB_VALUES = (
+    "id",
+    "tab_id",
+    "workflow__slug",
+    "status",
+    "server__name",
+    "attempt",
+    "params",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def job_dict_of_values(row: dict[str, Any], outputs: Iterable[Output]) -> dict[str, Any]:
+    """The JOB of SPEC §4 from a `.values(*JOB_VALUES)` row."""
+    return _job_shape(
+        row["id"],
+        row["tab_id"],
+        row["workflow__slug"],
+        row["status"],
+        row["server__name"],
+        row["attempt"],
+        row["params"],
+        row["error"],
+        outputs,
+        (row["created_at"], row["started_at"], row["finished_at"]),
+    )
+
+
+def _job_shape(
+    job_id: Any,
+    tab_id: Any,
+    workflow: str,
+    status: str,
+    server: str | None,
+    attempt: int,
+    params: Any,
+    error: Any,
+    outputs: Iterable[Output],
+    times: tuple[Any, Any, Any],
+) -> dict[str, Any]:
+    active = status in ACTIVE_STATUSES
     return {
-        "id": str(job.id),
-        "tab": str(job.tab_id),
-        "workflow": job.workflow.slug,
-        "status": job.status,
-        "server": job.server.name if job.server_id else None,
-        "attempt": job.attempt,
-        "params": job.params,
-        "progress": progress.latest(job.id) if job.is_active else None,
-        "queue_position": progress.queue_position(job.id) if job.is_active else None,
-        "error": job.error,
-        "outputs": [output_dict(o) for o in (job.outputs.all() if outputs is None else outputs)],
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "id": str(job_id),
+        "tab": str(tab_id),
+        "workflow": workflow,
+        "status": status,
+        "server": server,
+        "attempt": attempt,
+        "params": params,
+        "progress": progress.latest(job_id) if active else None,
+        "queue_position": progress.queue_position(job_id) if active else None,
+        "error": error,
+        "outputs": [output_dict(o) for o in outputs],
+        "created_at": _iso(times[0]),
+        "started_at": _iso(times[1]),
+        "finished_at": _iso(times[2]),
     }
 
 
