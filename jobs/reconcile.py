@@ -56,7 +56,7 @@ async def reconcile(watcher: ServerWatcher) -> None:
 
 
 def _on_server(pid: str, queue: QueueState) -> bool:
-    return pid in queue.running or pid in queue.pending
+    return pid in queue
 
 
 async def sweep(watcher: ServerWatcher, queue: QueueState) -> None:
@@ -69,7 +69,7 @@ async def sweep(watcher: ServerWatcher, queue: QueueState) -> None:
 
 async def settle(watcher: ServerWatcher, tracked: Tracked, queue: QueueState) -> None:
     pid = tracked.prompt_id
-    if pid in queue.running or pid in queue.pending:
+    if pid in queue:
         tracked.last_frame_at = time.monotonic()
         if pid in queue.running and not tracked.started:
             tracked.started = True

@@ -365,12 +365,13 @@ class ServerWatcher:
 
     async def _publish_positions(self, queue) -> None:
         """Queued prompts' places in the server's queue (0 = next), sent when they change."""
-        pending = list(queue.pending)
+        # One pass over the queue: with hundreds queued, a search per prompt would be quadratic.
+        places = {pid: place for place, pid in enumerate(queue.pending)}
         found = []
         for pid, tracked in self.tracked.items():
-            if pid not in pending or tracked.started:
+            place = places.get(pid)  # 0: next to run once the running prompt ends
+            if place is None or tracked.started:
                 continue
-            place = pending.index(pid)  # 0: next to run once the running prompt ends
             if self._positions.get(pid) != place:
                 self._positions[pid] = place
                 progress.set_queue_position(tracked.job_id, place)

@@ -92,6 +92,10 @@ class ComfySocket:
                 ping_timeout=self._ping_timeout,
                 max_size=self._max_size,
                 close_timeout=self._close_timeout,
+                # No permessage-deflate: progress frames are a few hundred bytes and previews
+                # are already-compressed images, so inflating every frame only costs the relay
+                # CPU on its hottest path.
+                compression=None,
             )
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             raise ComfyUnavailable(f"cannot open {self._url}: {exc!r}", server_url=self._server_url) from exc

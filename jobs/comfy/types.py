@@ -201,9 +201,15 @@ class QueueState:
 
     running: list[str]
     pending: list[str]
+    # Every id, for membership tests: the relay asks about each of its prompts in turn, and a
+    # scan of a list of hundreds for each would be quadratic.
+    ids: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", frozenset(self.running) | frozenset(self.pending))
 
     def __contains__(self, prompt_id: object) -> bool:
-        return prompt_id in self.running or prompt_id in self.pending
+        return prompt_id in self.ids
 
     @classmethod
     def from_json(cls, body: Any) -> QueueState:
