@@ -67,7 +67,16 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     try:
-        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+        # Connections are kept (and checked before reuse): each process does its database work
+        # on one shared thread (comfyweb.http_handler), and a new PostgreSQL connection per
+        # call would cost more than the call.
+        DATABASES = {
+            "default": dj_database_url.parse(
+                DATABASE_URL,
+                conn_max_age=env_int("COMFYWEB_DB_CONN_MAX_AGE", 600),
+                conn_health_checks=True,
+            )
+        }
     except ValueError as error:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {error}") from None
 else:
