@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bench.clients import DirectTab, Session, Tab, distinct_png
@@ -35,34 +36,13 @@ async def direct_level(
     """`cpu_pids`: the simulators and this process (the client), metered over the level."""
     clients = [DirectTab(sim_urls[i % len(sim_urls)]) for i in range(tabs)]
     await bounded(clients, lambda c: c.connect(), 32)
-    times: list[float] = []
-    errors: list[str] = []
 
-    async def loop(client: DirectTab) -> None:
-        for _ in range(jobs_per_tab):
-            image = distinct_png(next(_images))
-            start = time.perf_counter()
-            try:
-                await client.run_job(image, timeout)
-            except Exception as error:
-                errors.append(f"{type(error).__name__}: {error}")
-                continue
-            times.append(time.perf_counter() - start)
+    async def one_job(client: DirectTab, image: bytes) -> None:
+        await client.run_job(image, timeout)
 
-    meter = CpuMeter(list(cpu_pids))
-    start = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(loop(c) for c in clients)), timeout * jobs_per_tab + 30)
-    wall = time.perf_counter() - start
-    cpu = _cpu_ms_per_job(meter, wall, len(times))
+    result = await _closed_loops(clients, one_job, jobs_per_tab, timeout, cpu_pids)
     await bounded(clients, lambda c: c.close(), 64)
-    return {
-        **summary_s(times),
-        "cpu_ms_per_job": cpu,
-        "wall_s": round(wall, 3),
-        "throughput": round(len(times) / wall, 2),
-        "errors": len(errors),
-        "first_error": errors[0] if errors else None,
-    }
+    return result
 
 
 async def comfyweb_level(
@@ -74,21 +54,41 @@ async def comfyweb_level(
     await bounded(sessions, lambda s: s.open(), 16)
     sockets = [Tab(s, s.base_url.replace("http://", "ws://")) for s in sessions]
     await bounded(sockets, lambda t: t.connect(), 16)
+
+    async def one_job(tab: Tab, image: bytes) -> None:
+        upload_id = await tab.session.upload(image)
+        job = await tab.session.submit(tab.id, upload_id)
+        done = await asyncio.wait_for(tab.finished(job["id"]), timeout)
+        if done["status"] != "succeeded" or not done["outputs"]:
+            raise RuntimeError(f"job {job['id']} ended {done['status']}: {done.get('error')}")
+        for output in done["outputs"]:
+            await tab.session.download(output["url"])
+
+    result = await _closed_loops(sockets, one_job, jobs_per_tab, timeout, cpu_pids)
+    result["seq_gaps"] = sum(t.gaps for t in sockets)
+    await bounded(sockets, lambda t: t.close(), 64)
+    await bounded(sessions, lambda s: s.aclose(), 64)
+    return result
+
+
+async def _closed_loops(
+    clients: list[Any],
+    one_job: Callable[[Any, bytes], Awaitable[None]],
+    jobs_per_tab: int,
+    timeout: float,
+    cpu_pids: list[int],
+) -> dict[str, Any]:
+    """Each client runs `jobs_per_tab` jobs one after another, all clients at once; latency is
+    from the start of a job to its end, throughput is jobs per second of the whole level."""
     times: list[float] = []
     errors: list[str] = []
 
-    async def loop(tab: Tab) -> None:
+    async def loop(client: Any) -> None:
         for _ in range(jobs_per_tab):
             image = distinct_png(next(_images))
             start = time.perf_counter()
             try:
-                upload_id = await tab.session.upload(image)
-                job = await tab.session.submit(tab.id, upload_id)
-                done = await asyncio.wait_for(tab.finished(job["id"]), timeout)
-                if done["status"] != "succeeded" or not done["outputs"]:
-                    raise RuntimeError(f"job {job['id']} ended {done['status']}: {done.get('error')}")
-                for output in done["outputs"]:
-                    await tab.session.download(output["url"])
+                await one_job(client, image)
             except Exception as error:
                 errors.append(f"{type(error).__name__}: {error}")
                 continue
@@ -96,20 +96,15 @@ async def comfyweb_level(
 
     meter = CpuMeter(list(cpu_pids))
     start = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(loop(t) for t in sockets)), timeout * jobs_per_tab + 30)
+    await asyncio.wait_for(asyncio.gather(*(loop(c) for c in clients)), timeout * jobs_per_tab + 30)
     wall = time.perf_counter() - start
-    cpu = _cpu_ms_per_job(meter, wall, len(times))
-    gaps = sum(t.gaps for t in sockets)
-    await bounded(sockets, lambda t: t.close(), 64)
-    await bounded(sessions, lambda s: s.aclose(), 64)
     return {
         **summary_s(times),
-        "cpu_ms_per_job": cpu,
+        "cpu_ms_per_job": _cpu_ms_per_job(meter, wall, len(times)),
         "wall_s": round(wall, 3),
         "throughput": round(len(times) / wall, 2),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
-        "seq_gaps": gaps,
     }
 
 
