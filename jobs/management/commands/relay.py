@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 
 from django.conf import settings
@@ -20,6 +21,7 @@ class Command(BaseCommand):
             register_servers(settings.COMFYUI_SERVERS)
 
         async def main() -> None:
+            gc.freeze()  # as in `serve`: what is loaded now lives as long as the process
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
