@@ -58,6 +58,7 @@ class Relay:
         self._wake = asyncio.Event()
         self._next_housekeeping = 0.0
         self._next_sync = 0.0
+        self._next_bound_check = 0.0
         self._positions: dict[uuid.UUID, int] = {}
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -89,7 +90,11 @@ class Relay:
                 self._next_sync = time.monotonic() + min(SYNC_EVERY, settings.COMFYWEB_RELAY_LEASE / 3)
                 await self.sync_servers()
             await self.dispatch_pending()
-            await self.submit_bound()
+            # Jobs bound but not queued by this relay (bound by another relay, or left by one
+            # that died) are rare: looked for at most every SYNC_EVERY, not on every wake.
+            if time.monotonic() >= self._next_bound_check:
+                self._next_bound_check = time.monotonic() + SYNC_EVERY
+                await self.submit_bound()
             if time.monotonic() >= self._next_housekeeping:
                 self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
                 await self.housekeeping()
