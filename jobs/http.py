@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
@@ -62,51 +60,28 @@ def max_body_bytes() -> int:
 
 
 class ApiErrorMiddleware:
-    """Outermost middleware: no /api/ answer with an error status is ever HTML or a traceback.
+    """Outermost middleware: no /api/ answer with an error status is ever HTML or a traceback."""
 
-    Async-capable, like Django's own middleware: a sync-only outermost middleware would send
-    every request to a worker thread and back to the event loop for the rest of the chain.
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self._acall(request)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if not is_api(request):
             return self.get_response(request)
-        refused = refuse_oversized(request)
-        return refused or as_json(self.get_response(request))
-
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
-        if not is_api(request):
-            return await self.get_response(request)
-        refused = refuse_oversized(request)
-        return refused or as_json(await self.get_response(request))
+        # Refuse an oversized body by its declared length, before anything reads or spools it.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error(400, "bad_request", "Content-Length is not a number.")
+        if length > max_body_bytes():
+            return json_error(413, "request_too_large", f"The request body is over {max_body_bytes()} bytes.")
+        return as_json(self.get_response(request))
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not is_api(request):
             return None
         log.exception("unhandled error in %s %s", request.method, request.path)
         return json_error(500)
-
-
-def refuse_oversized(request: HttpRequest) -> HttpResponse | None:
-    """Refuse an oversized body by its declared length, before anything reads or spools it."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return json_error(400, "bad_request", "Content-Length is not a number.")
-    if length > max_body_bytes():
-        return json_error(413, "request_too_large", f"The request body is over {max_body_bytes()} bytes.")
-    return None
 
 
 def as_json(response: HttpResponse) -> HttpResponse:
