@@ -160,13 +160,9 @@ def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
     return [Waiting(*row) for row in rows], {p["session_key"]: p["count"] for p in placed}
 
 
-def upload_for(upload_id: Any) -> Upload:
-    return Upload.objects.get(id=upload_id)
-
-
 def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:
     """An upload and its file's bytes, in one trip to the database thread."""
-    upload = upload_for(upload_id)
+    upload = Upload.objects.get(id=upload_id)
     return upload, storage.read_bytes(upload.file)
 
 

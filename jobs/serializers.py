@@ -29,16 +29,16 @@ def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any
     """The JOB of SPEC §4. Expects `server` and `workflow` to be loadable, and `outputs`
     unless the caller passes them (an empty list when it knows there are none)."""
     return _job_shape(
-        job.id,
-        job.tab_id,
-        job.workflow.slug,
-        job.status,
-        job.server.name if job.server_id else None,
-        job.attempt,
-        job.params,
-        job.error,
-        job.outputs.all() if outputs is None else outputs,
-        (job.created_at, job.started_at, job.finished_at),
+        job_id=job.id,
+        tab_id=job.tab_id,
+        workflow=job.workflow.slug,
+        status=job.status,
+        server=job.server.name if job.server_id else None,
+        attempt=job.attempt,
+        params=job.params,
+        error=job.error,
+        outputs=job.outputs.all() if outputs is None else outputs,
+        times=(job.created_at, job.started_at, job.finished_at),
     )
 
 
@@ -62,20 +62,21 @@ JOB_VALUES = (
 def job_dict_of_values(row: dict[str, Any], outputs: Iterable[Output]) -> dict[str, Any]:
     """The JOB of SPEC §4 from a `.values(*JOB_VALUES)` row."""
     return _job_shape(
-        row["id"],
-        row["tab_id"],
-        row["workflow__slug"],
-        row["status"],
-        row["server__name"],
-        row["attempt"],
-        row["params"],
-        row["error"],
-        outputs,
-        (row["created_at"], row["started_at"], row["finished_at"]),
+        job_id=row["id"],
+        tab_id=row["tab_id"],
+        workflow=row["workflow__slug"],
+        status=row["status"],
+        server=row["server__name"],
+        attempt=row["attempt"],
+        params=row["params"],
+        error=row["error"],
+        outputs=outputs,
+        times=(row["created_at"], row["started_at"], row["finished_at"]),
     )
 
 
 def _job_shape(
+    *,
     job_id: Any,
     tab_id: Any,
     workflow: str,
