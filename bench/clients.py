@@ -80,6 +80,15 @@ class FloodLog:
         return True
 
 
+async def close_socket(ws: Any, reader: asyncio.Task[None] | None) -> None:
+    """Close a client socket, then stop and reap the task that read it."""
+    if ws is not None:
+        await ws.close()
+    if reader is not None:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+
+
 # --- ComfyWeb ----------------------------------------------------------------------------------
 
 
@@ -217,11 +226,7 @@ class Tab:
         return waiter
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        await close_socket(self._ws, self._reader)
 
 
 # --- a plain tab on a floor --------------------------------------------------------------------
@@ -256,11 +261,7 @@ class PlainTab:
             pass
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        await close_socket(self._ws, self._reader)
 
 
 # --- direct ComfyUI ----------------------------------------------------------------------------
@@ -339,9 +340,5 @@ class DirectTab:
         return size
 
     async def close(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
+        await close_socket(self._ws, self._reader)
         await self.http.aclose()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import platform
@@ -102,61 +103,63 @@ async def part_latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         return {"sims": args.sims, "max_queued": args.max_queued, "levels": rows}
 
 
-async def part_hop(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def _one_sim_stack(args: argparse.Namespace, root: Path, sim_name: str):
+    """One simulator and one web process (relay inside), and the relay's socket on it:
+    yields (stack, simulator process, web process, its control, the relay's client id)."""
     with Stack(root) as stack:
-        sim_proc = stack.simulator("sim-hop")
+        sim_proc = stack.simulator(sim_name)
         stack.env = comfyweb_env(root, [sim_proc])
         stack.comfyweb_db([sim_proc], args.max_queued)
         web = stack.web("web")
         sim = SimControl(sim_proc.url)
         try:
             relay_client = await sim.wait_socket(_client_ids(stack)[sim_proc.url])
-            sizes = {"rate": args.hop_rate, "seconds": args.hop_seconds}
-            result = {
-                "comfyweb": await hop.comfyweb_hop(
-                    [web.url],
-                    sim,
-                    relay_client,
-                    {"web": web.pid},
-                    tabs=args.hop_tabs,
-                    tabs_per_session=args.tabs_per_session,
-                    release_at=args.release_at,
-                    timeout=args.timeout,
-                    **sizes,
-                ),
-            }
-            for name, module in (("channels", "bench.floor_channels"), ("websockets", "bench.floor_ws")):
-                result[name] = await hop.floor_hop(stack, module, sim_proc, sim, tabs=args.hop_tabs, **sizes)
-            return result
+            yield stack, sim_proc, web, sim, relay_client
         finally:
             await sim.aclose()
+
+
+FLOORS = (("channels", "bench.floor_channels"), ("websockets", "bench.floor_ws"))
+
+
+async def part_hop(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    async with _one_sim_stack(args, root, "sim-hop") as (stack, sim_proc, web, sim, relay_client):
+        sizes = {"rate": args.hop_rate, "seconds": args.hop_seconds}
+        result = {
+            "comfyweb": await hop.comfyweb_hop(
+                [web.url],
+                sim,
+                relay_client,
+                {"web": web.pid},
+                tabs=args.hop_tabs,
+                tabs_per_session=args.tabs_per_session,
+                release_at=args.release_at,
+                timeout=args.timeout,
+                **sizes,
+            ),
+        }
+        for name, module in FLOORS:
+            result[name] = await hop.floor_hop(stack, module, sim_proc, sim, tabs=args.hop_tabs, **sizes)
+        return result
 
 
 async def part_tabs(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    with Stack(root) as stack:
-        sim_proc = stack.simulator("sim-tabs")
-        stack.env = comfyweb_env(root, [sim_proc])
-        stack.comfyweb_db([sim_proc], args.max_queued)
-        web = stack.web("web")
-        sim = SimControl(sim_proc.url)
-        try:
-            relay_client = await sim.wait_socket(_client_ids(stack)[sim_proc.url])
-            result = {
-                "comfyweb": await fanout.comfyweb_tabs(
-                    [web.url],
-                    sim,
-                    relay_client,
-                    web.pid,
-                    tabs=args.tabs,
-                    tabs_per_session=args.tabs_per_session,
-                    timeout=args.timeout,
-                )
-            }
-            for name, module in (("channels", "bench.floor_channels"), ("websockets", "bench.floor_ws")):
-                result[name] = await fanout.floor_tabs(stack, module, sim_proc, sim, tabs=args.tabs)
-            return result
-        finally:
-            await sim.aclose()
+    async with _one_sim_stack(args, root, "sim-tabs") as (stack, sim_proc, web, sim, relay_client):
+        result = {
+            "comfyweb": await fanout.comfyweb_tabs(
+                [web.url],
+                sim,
+                relay_client,
+                web.pid,
+                tabs=args.tabs,
+                tabs_per_session=args.tabs_per_session,
+                timeout=args.timeout,
+            )
+        }
+        for name, module in FLOORS:
+            result[name] = await fanout.floor_tabs(stack, module, sim_proc, sim, tabs=args.tabs)
+        return result
 
 
 async def part_redis(args: argparse.Namespace, root: Path) -> dict[str, Any]:
