@@ -208,30 +208,26 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, code, str(exc))
 
 
-@api.exception_handler(Http404)
-def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(request, 404, "not_found", "Not found.")
+# Errors whose answer never depends on the exception: (status, code, message).
+FIXED_ANSWERS: dict[type[Exception], tuple[int, str, str]] = {
+    Http404: (404, "not_found", "Not found."),
+    RequestDataTooBig: (413, "request_too_large", "The request body is too large."),
+    SuspiciousOperation: (400, "bad_request", "The request could not be read."),
+    MultiPartParserError: (400, "bad_request", "The multipart body could not be read."),
+    # `[[[[…` thousands deep makes json's parser recurse: a bad body, not a bug of ours.
+    RecursionError: (400, "bad_request", "The request body is nested too deeply."),
+}
 
 
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return error_response(request, 413, "request_too_large", "The request body is too large.")
+def _fixed_answer(status: int, code: str, message: str):
+    def handler(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_response(request, status, code, message)
+
+    return handler
 
 
-@api.exception_handler(SuspiciousOperation)
-def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
-    return error_response(request, 400, "bad_request", "The request could not be read.")
-
-
-@api.exception_handler(MultiPartParserError)
-def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
-    return error_response(request, 400, "bad_request", "The multipart body could not be read.")
-
-
-@api.exception_handler(RecursionError)
-def _too_deep(request: HttpRequest, exc: RecursionError) -> HttpResponse:
-    """`[[[[…` thousands deep makes json's parser recurse: a bad body, not a bug of ours."""
-    return error_response(request, 400, "bad_request", "The request body is nested too deeply.")
+for _exception, _answer in FIXED_ANSWERS.items():
+    api.add_exception_handler(_exception, _fixed_answer(*_answer))
 
 
 @api.exception_handler(Exception)
