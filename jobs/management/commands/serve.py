@@ -11,10 +11,11 @@ import asyncio
 import atexit
 import gc
 import logging
+import socket
 
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 log = logging.getLogger("jobs.serve")
 
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         parser.add_argument("--relay", choices=["auto", "yes", "no"], default="auto")
 
     def handle(self, *args, **options) -> None:
+        _check_port_free(options["host"], options["port"])
         from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
 
         from comfyweb.asgi import application
@@ -99,3 +101,17 @@ class Command(BaseCommand):
                     process.kill()
 
         atexit.register(stop)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start on a taken port. Daphne only logs its listen failure and the process
+    lives on without serving (its simulators and relay running for nothing)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted listens
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise CommandError(
+                f"Cannot serve on {host}:{port}: {error.strerror}. Is ComfyWeb already running? "
+                "Stop it, or choose another port (make run PORT=8001)."
+            ) from None
