@@ -4,7 +4,7 @@ Plain functions, no Django: `analyze` parses and validates the file, then propos
 parameters a user would set (the image, the positive and negative prompt, the seed, steps,
 sizes…), typed and bounded from a server's /object_info when one is given, else from the
 built-in table in `jobs.importer_rules`. The format and its traps are described in the
-shared workflows/README.md; every file there is a test case.
+tests/fixtures/comfyui/workflows/README.md; every file there is a test case.
 """
 
 from __future__ import annotations

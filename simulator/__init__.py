@@ -1,7 +1,7 @@
 """A protocol-faithful ComfyUI 0.3.64 simulator (no Django, no jobs imports).
 
 It answers the HTTP routes and WebSocket frames of a real ComfyUI as recorded in
-../shared/comfyui/traces, executes a handful of image nodes with Pillow and adds
+tests/fixtures/comfyui/traces, executes a handful of image nodes with Pillow and adds
 fault controls under /_sim/. Start it with ``python -m simulator`` or, in tests,
 ``simulator.testing.running_simulator``.
 """

@@ -1,18 +1,17 @@
-"""Where the shared reference material lives: `../shared` beside the repository (as in CI)."""
+"""Where the project's own test data lives: `tests/fixtures/` (see its README)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("COMFYWEB_SHARED", REPO.parent / "shared"))
-TRACES = SHARED / "comfyui" / "traces"
-WORKFLOWS = SHARED / "comfyui" / "workflows"
+FIXTURES = REPO / "tests" / "fixtures"
+TRACES = FIXTURES / "comfyui" / "traces"
+WORKFLOWS = FIXTURES / "comfyui" / "workflows"
 
 
 def traces_dir() -> Path:
     """The recorded ComfyUI traces; a missing directory is an error, never a skip."""
     if not (TRACES / "01-invert-success.json").is_file():
-        raise FileNotFoundError(f"ComfyUI traces not found in {TRACES}; set COMFYWEB_SHARED")
+        raise FileNotFoundError(f"ComfyUI traces not found in {TRACES}")
     return TRACES

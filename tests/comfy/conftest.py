@@ -1,6 +1,6 @@
 """Fixtures for the ComfyUI client tests.
 
-The recorded traces of a real ComfyUI 0.3.64 (../shared/comfyui/PROTOCOL.md) are
+The recorded traces of a real ComfyUI 0.3.64 (tests/fixtures/comfyui/, docs/comfyui-protocol.md) are
 the source of truth for wire shapes (found through tests.paths). Everything is offered
 as fixtures (and a ``trace_name`` parametrization) so no test imports this file.
 """

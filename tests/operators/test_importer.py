@@ -1,4 +1,4 @@
-"""The workflow importer on every real export in the shared workflows/ directory.
+"""The workflow importer on every real export in tests/fixtures/comfyui/workflows/.
 
 EXPECTED is workflows/README.md's "Params" line for each file: the image parameters, the
 positive and negative prompts (told apart by the samplers' links, not by titles), the seeds,
@@ -125,7 +125,7 @@ def where(param: dict) -> str:
 
 
 def test_every_shared_workflow_has_an_expectation():
-    assert len(FILES) == 16, f"expected the sixteen shared workflows in {WORKFLOWS}"
+    assert len(FILES) == 16, f"expected the sixteen exported workflows in {WORKFLOWS}"
     assert {slug_of(p) for p in FILES} == set(EXPECTED) | set(BROKEN)
 
 

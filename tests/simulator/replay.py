@@ -1,6 +1,6 @@
 """Replays a recorded ComfyUI trace against the simulator and collects what it answers.
 
-How a trace is replayed (see ../shared/comfyui/PROTOCOL.md for the trace format):
+How a trace is replayed (see tests/fixtures/comfyui/README.md for the trace format):
 
 - Setup, not compared: the input images the recorded server already had are uploaded
   (input-8x8.png under their names), and the last prompt the recorded server ran before
@@ -29,7 +29,7 @@ from urllib.parse import quote, unquote
 import aiohttp
 from PIL import Image
 
-from tests.paths import traces_dir as shared_traces_dir
+from tests.paths import traces_dir as fixture_traces_dir
 
 STEP_SCALE = 0.2  # recorded TraceProbeSlow delay -> SimSampler seconds_per_step
 SYNC_TIMEOUT = 5.0
@@ -54,8 +54,8 @@ NODE_DELAY = {"a3deb2ae-5212-43ff-9aba-95690fe5b0a5": 0.15}
 
 
 def traces_dir() -> Path:
-    """The recorded traces beside the repository (../shared); missing is an error, not a skip."""
-    return shared_traces_dir()
+    """The recorded traces in tests/fixtures; missing is an error, not a skip."""
+    return fixture_traces_dir()
 
 
 def load(name: str) -> dict[str, Any]:
