@@ -9,23 +9,14 @@ GET /_sim/state shows the worker's position (used by tests to time reconnects).
 from __future__ import annotations
 
 import asyncio
-import os
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from simulator.app import Simulator
+from simulator.state import Simulator
 
 SIM_PREFIX = "/_sim/"
-
-
-@dataclass
-class Faults:
-    http_500: bool = False
-    stall_ws: bool = False
-    slow_history: float = 0.0
 
 
 def fault_middleware(sim: Simulator) -> Any:
@@ -127,8 +118,3 @@ def _state(sim: Simulator) -> web.Response:
             "sockets": sorted(sim.hub.sockets),
         }
     )
-
-
-def exit_process() -> None:
-    """The CLI's "die": no cleanup, like a crash."""
-    os._exit(1)

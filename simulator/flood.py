@@ -22,12 +22,11 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from simulator.app import Simulator
+from simulator.state import Simulator
 
 KINDS = ("progress_state", "progress")
 MAX_SECONDS = 600.0

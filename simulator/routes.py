@@ -11,7 +11,6 @@ import io
 import os
 import sys
 import uuid
-from typing import Any
 
 from aiohttp import web
 from PIL import Image
@@ -20,12 +19,13 @@ from simulator import COMFYUI_VERSION
 from simulator.files import PathEscape, content_type
 from simulator.nodes import NODES
 from simulator.object_info import node_info
+from simulator.state import Simulator
 from simulator.validation import validate_prompt
 
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 
 
-def route_table(sim: Any) -> web.RouteTableDef:
+def route_table(sim: Simulator) -> web.RouteTableDef:
     routes = web.RouteTableDef()
 
     @routes.get("/ws")

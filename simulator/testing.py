@@ -20,8 +20,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from simulator.app import SIM, Simulator, create_app
+from simulator.app import create_app
 from simulator.config import SimConfig
+from simulator.state import SIM, Simulator
 
 
 @dataclass
