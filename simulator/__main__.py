@@ -30,9 +30,8 @@ async def serve(config: SimConfig) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
-    server = site._server
-    if config.port == 0 and server is not None and server.sockets:
-        config.port = server.sockets[0].getsockname()[1]  # --port 0: report the one picked
+    if config.port == 0 and runner.addresses:
+        config.port = runner.addresses[0][1]  # --port 0: report the one picked
     print(f"simulator listening on http://{config.host}:{config.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

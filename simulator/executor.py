@@ -171,20 +171,20 @@ class Executor:
         executed: list[str] = []
         current_outputs = list(prompt)
         execution_list = ExecutionList(prompt, lambda node_id: sigs.get(node_id) in self.outputs)
-        for node_id in execute_outputs:
-            execution_list.add_node(node_id)
+        for output_id in execute_outputs:
+            execution_list.add_node(output_id)
         success = True
         while not execution_list.is_empty():
             node_id = execution_list.stage()
             if node_id is None:
-                error = {
+                cycle = {
                     "node_id": next(iter(execution_list.pending)),
                     "exception_message": "Dependency cycle detected",
                     "exception_type": "graph.DependencyCycleError",
                     "traceback": [],
                     "current_inputs": {},
                 }
-                await self._handle_error(prompt_id, prompt, current_outputs, executed, error, RuntimeError())
+                await self._handle_error(prompt_id, prompt, current_outputs, executed, cycle, RuntimeError())
                 success = False
                 break
             error, ex = await self._execute_node(prompt, prompt_id, node_id, sigs, extra_data, executed)

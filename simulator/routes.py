@@ -49,7 +49,7 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
         upload_dir = sim.storage.directory(dir_type)
         if upload_dir is None:
             raise web.HTTPInternalServerError()  # server.py fails on an unknown type
-        if not image or not getattr(image, "file", None):
+        if not isinstance(image, web.FileField) or not image.file:
             return web.Response(status=400)
         if not image.filename:
             return web.Response(status=400)
@@ -78,9 +78,8 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
             preview = query["preview"].split(";")
             fmt = preview[0] if preview[0] in ("webp", "jpeg") and "a" not in channel else "webp"
             quality = int(preview[-1]) if preview[-1].isdigit() else 90
-            with Image.open(found) as img:
-                if fmt == "jpeg" or channel == "rgb":
-                    img = img.convert("RGB")
+            with Image.open(found) as opened:
+                img = opened.convert("RGB") if fmt == "jpeg" or channel == "rgb" else opened
                 buffer = io.BytesIO()
                 img.save(buffer, format=fmt, quality=quality)
             return web.Response(body=buffer.getvalue(), content_type=f"image/{fmt}", headers=disposition)
@@ -189,13 +188,13 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
                 number = -number
             sim.number += 1
         if "prompt" not in json_data:
-            error = {
+            no_prompt = {
                 "type": "no_prompt",
                 "message": "No prompt provided",
                 "details": "No prompt provided",
                 "extra_info": {},
             }
-            return web.json_response({"error": error, "node_errors": {}}, status=400)
+            return web.json_response({"error": no_prompt, "node_errors": {}}, status=400)
         prompt = json_data["prompt"]
         prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
         valid, error, outputs, node_errors = validate_prompt(

@@ -75,9 +75,8 @@ async def running_simulator(
     await runner.setup()
     site = web.TCPSite(runner, host, 0)
     await site.start()
-    server = site._server
-    assert server is not None and server.sockets
-    port = server.sockets[0].getsockname()[1]
+    assert runner.addresses
+    port = runner.addresses[0][1]
     config.port = port
     running = RunningSimulator(url=f"http://{host}:{port}", port=port, app=app, runner=runner)
 
@@ -86,7 +85,10 @@ async def running_simulator(
         await runner.cleanup()
         running._dead.set()
 
-    config.on_die = lambda: asyncio.get_running_loop().create_task(die()) and None
+    def on_die() -> None:
+        asyncio.get_running_loop().create_task(die())
+
+    config.on_die = on_die
     try:
         yield running
     finally:

@@ -59,6 +59,7 @@ class SocketHub:
     async def _deliver(self, sid: str | None, text: str | None = None, binary: bytes | None = None) -> None:
         if self.stalled:
             return
+        targets: list[web.WebSocketResponse | None]
         targets = list(self.sockets.values()) if sid is None else [self.sockets.get(sid)]
         for ws in targets:
             if ws is None or ws.closed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import mimetypes
 from collections.abc import Callable
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -171,8 +172,7 @@ class ComfyClient:
         if not isinstance(body, dict):
             raise self._protocol_error("GET /history: expected an object")
         return {
-            pid: self._parse_value(entry, lambda e, pid=pid: HistoryEntry.from_json(pid, e))
-            for pid, entry in body.items()
+            pid: self._parse_value(entry, partial(HistoryEntry.from_json, pid)) for pid, entry in body.items()
         }
 
     async def view(self, filename: str, subfolder: str = "", image_type: str = "output") -> bytes:

@@ -213,11 +213,10 @@ def parse_text(raw: str | bytes | dict[str, Any]) -> Event:
         raise ProtocolError(f"text frame is not a JSON object: {str(frame)[:200]!r}")
     kind = frame.get("type")
     data = frame.get("data")
-    parser = _TEXT_PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None or not isinstance(data, dict):
+    if not isinstance(kind, str) or kind not in _TEXT_PARSERS or not isinstance(data, dict):
         return Unknown(type=str(kind), data=data)
     try:
-        return parser(data)
+        return _TEXT_PARSERS[kind](data)
     except (KeyError, TypeError, ValueError):
         return Unknown(type=kind, data=data)
 
@@ -265,7 +264,8 @@ def _opt_str(value: Any) -> str | None:
 
 
 def _num(value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # The int | float test first: only then does mypy narrow value from Any to a number.
+    if not isinstance(value, int | float) or isinstance(value, bool):
         raise TypeError(f"expected a number, got {value!r}")
     return value
 
@@ -286,6 +286,16 @@ def _progress_state(data: dict[str, Any]) -> ProgressState:
         for node_id, node in data["nodes"].items()
     }
     return ProgressState(prompt_id=_opt_str(data.get("prompt_id")), nodes=nodes)
+
+
+def _executed(data: dict[str, Any]) -> Executed:
+    output = data.get("output")
+    return Executed(
+        prompt_id=_id(data["prompt_id"]),
+        node=_id(data["node"]),
+        display_node=_opt_str(data.get("display_node")),
+        output=output if isinstance(output, dict) else {},
+    )
 
 
 def _execution_error(data: dict[str, Any]) -> ExecutionError:
@@ -317,12 +327,7 @@ _TEXT_PARSERS: dict[str, Callable[[dict[str, Any]], Event]] = {
         max=_num(d["max"]),
     ),
     "progress_state": _progress_state,
-    "executed": lambda d: Executed(
-        prompt_id=_id(d["prompt_id"]),
-        node=_id(d["node"]),
-        display_node=_opt_str(d.get("display_node")),
-        output=d.get("output") if isinstance(d.get("output"), dict) else {},
-    ),
+    "executed": _executed,
     "execution_success": lambda d: ExecutionSuccess(prompt_id=_id(d["prompt_id"])),
     "execution_error": _execution_error,
     "execution_interrupted": lambda d: ExecutionInterrupted(
