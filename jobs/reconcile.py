@@ -12,22 +12,36 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from channels.db import database_sync_to_async
 
 from jobs import attempts, events
-from jobs.comfy import QueueState
+from jobs.comfy import ComfyClient, QueueState
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.tracking import Tracked, node_titles
-
-if TYPE_CHECKING:
-    from jobs.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
 
 SILENT_AFTER = 5.0  # seconds without a frame before a tracked prompt is checked over HTTP
+
+
+class ServerWatcher(Protocol):
+    """What reconciliation needs of the watcher of one server (jobs.watcher.ServerWatcher).
+
+    A protocol rather than an import: the watcher calls reconciliation, never the other way
+    round, so the two modules do not form a circle.
+    """
+
+    server_id: int
+    name: str
+    client: ComfyClient
+    tracked: dict[str, Tracked]
+
+    def is_dispatching(self, pid: str) -> bool: ...
+
+    def complete_later(self, pid: str) -> None: ...
 
 
 def active_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, str, dict]]:
