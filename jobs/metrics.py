@@ -3,9 +3,9 @@
 Two kinds of numbers:
 - state, read from the database at scrape time by `PoolCollector` (jobs by status, queue
   lengths, server health), so every web process reports the same truth;
-- timings observed where they happen, by the relay: `DISPATCH_SECONDS`,
-  `COMPLETION_SECONDS` and `RELAY_LAG_SECONDS`. These live in the process that observes
-  them; with a separate relay process (REDIS_URL set) they are in that process's memory.
+- timings observed where they happen, by the relay (`jobs.metrics_hooks`). These live in
+  the process that observes them; with a separate relay process (REDIS_URL set) they are in
+  that process's memory.
 
 Anyone else gets a 404, not a 403: the route does not admit that it exists.
 """
@@ -20,33 +20,12 @@ from django.db.models import Count, Min, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobs.metrics_hooks import REGISTRY
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
-
-REGISTRY = CollectorRegistry()
-
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-
-DISPATCH_SECONDS = Histogram(
-    "comfyweb_dispatch_seconds",
-    "From a job's creation (pending) to ComfyUI accepting its prompt (queued), per attempt.",
-    buckets=LATENCY_BUCKETS,
-    registry=REGISTRY,
-)
-COMPLETION_SECONDS = Histogram(
-    "comfyweb_completion_seconds",
-    "From ComfyUI's terminal frame of a prompt to its job ended in ComfyWeb (history read, outputs stored).",
-    buckets=LATENCY_BUCKETS,
-    registry=REGISTRY,
-)
-RELAY_LAG_SECONDS = Gauge(
-    "comfyweb_relay_lag_seconds",
-    "How far the relay runs behind: seconds from a due poll, nudge or ComfyUI frame to its handling.",
-    registry=REGISTRY,
-)
 
 
 class PoolCollector(Collector):

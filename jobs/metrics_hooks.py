@@ -1,8 +1,34 @@
-"""Where the relay reports timings; the Prometheus metrics themselves live in jobs.metrics."""
+"""Where the relay reports timings, and the registry that /metrics exposes (jobs.metrics).
+
+The instruments live here, not beside the view, so that the relay reports to them without
+importing the operators' side of the application.
+"""
 
 from __future__ import annotations
 
-from jobs.metrics import COMPLETION_SECONDS, DISPATCH_SECONDS, RELAY_LAG_SECONDS
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+
+REGISTRY = CollectorRegistry()
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+DISPATCH_SECONDS = Histogram(
+    "comfyweb_dispatch_seconds",
+    "From a job's creation (pending) to ComfyUI accepting its prompt (queued), per attempt.",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+COMPLETION_SECONDS = Histogram(
+    "comfyweb_completion_seconds",
+    "From ComfyUI's terminal frame of a prompt to its job ended in ComfyWeb (history read, outputs stored).",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RELAY_LAG_SECONDS = Gauge(
+    "comfyweb_relay_lag_seconds",
+    "How far the relay runs behind: seconds from a due poll, nudge or ComfyUI frame to its handling.",
+    registry=REGISTRY,
+)
 
 
 def dispatched(seconds: float) -> None:
