@@ -21,6 +21,7 @@ from django.conf import settings
 from jobs import attempts, events, leases, metrics_hooks, progress, tabs
 from jobs.comfy import ComfyError
 from jobs.dispatch import Reservations, Waiting, fair_order, positions
+from jobs.heartbeat import STATE
 from jobs.models import Job, Server
 from jobs.watcher import ServerWatcher
 
@@ -31,9 +32,6 @@ HOUSEKEEPING_EVERY = 2.0
 # Seconds between reads of the server list and lease renewals, at most; a "pool" or "refresh"
 # nudge (an operator's change) makes the next step read it at once. Well inside the lease.
 SYNC_EVERY = 1.0
-
-# What /healthz reports of an in-process relay.
-STATE: dict[str, Any] = {"running": False, "last_poll": None}
 
 
 def _enabled_servers() -> list[tuple[int, str, str, str, str]]:

@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from jobs import relay, storage, thumbnails
+from jobs import heartbeat, storage, thumbnails
 from jobs.api import workflow_list
 from jobs.models import Output, Server, Upload, Workflow
 
@@ -221,7 +221,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         if db_ok
         else []
     )
-    relay_state = {"in_process": relay.STATE["running"], "last_poll": relay.STATE["last_poll"]}
+    relay_state = {"in_process": heartbeat.STATE["running"], "last_poll": heartbeat.STATE["last_poll"]}
     ok = db_ok and channels_ok
     return JsonResponse(
         {"ok": ok, "db": db_ok, "channels": channels_ok, "relay": relay_state, "servers": servers},
