@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs import metrics, views
+from jobs import views
 from jobs.api import api
 
 urlpatterns = [
@@ -10,5 +10,4 @@ urlpatterns = [
     path("files/outputs/<uuid:file_id>/", views.output_file, name="output-file"),
     path("files/uploads/<uuid:file_id>/", views.upload_file, name="upload-file"),
     path("api/", api.urls),
-    path("metrics", metrics.metrics_view, name="metrics"),
 ]
