@@ -185,7 +185,7 @@ class Stack:
         self.manage("migrate", "--noinput", "-v0")
         urls = [sim.url for sim in sims]
         code = (
-            "from jobs.pool import register_servers; from jobs.models import Server; "
+            "from jobs.core.servers import register_servers; from jobs.core.models import Server; "
             f"register_servers({urls!r}); Server.objects.update(max_queued={max_queued})"
         )
         self.manage("shell", "-c", code)

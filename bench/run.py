@@ -75,7 +75,7 @@ def _jobs_per_tab(levels: list[int], jobs: int) -> dict[int, int]:
 
 def _client_ids(stack: Stack) -> dict[str, str]:
     code = (
-        "import json; from jobs.models import Server; "
+        "import json; from jobs.core.models import Server; "
         "print(json.dumps({s.url: s.client_id for s in Server.objects.all()}))"
     )
     return json.loads(stack.manage("shell", "-c", code).strip().splitlines()[-1])
@@ -209,7 +209,8 @@ async def part_redis(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 def _enable(url: str, enabled: bool, others: bool | None = None) -> str:
-    code = f"from jobs.models import Server; Server.objects.filter(url={url!r}).update(enabled={enabled})"
+    code = "from jobs.core.models import Server; "
+    code += f"Server.objects.filter(url={url!r}).update(enabled={enabled})"
     if others is not None:
         code += f"; Server.objects.exclude(url={url!r}).update(enabled={others})"
     return code

@@ -17,8 +17,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs import importer, importer_admin, pool_actions
-from jobs.models import ACTIVE_STATUSES, Attempt, Job, Output, Server, Tab, Upload, Workflow
-from jobs.pool import clean_base_url
+from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Output, Server, Tab, Upload, Workflow
+from jobs.core.servers import clean_base_url
 
 
 class ServerForm(forms.ModelForm):

@@ -21,11 +21,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie
 
-from jobs import errors, events, http, service, tabs
-from jobs.models import Workflow
-from jobs.serializers import job_dict, jobs_queryset, lock_dict
-from jobs.uploads import accept_upload
-from jobs.workflows import public_params
+from jobs import http
+from jobs.core import errors, events, service, tabs
+from jobs.core.models import Workflow
+from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
+from jobs.core.uploads import accept_upload
+from jobs.core.workflows import public_params
 
 log = logging.getLogger("jobs.api")
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from channels.db import database_sync_to_async
 from PIL import Image
 
-from jobs import attempts, events, metrics_hooks, storage
 from jobs.comfy import ComfyClient, HistoryEntry
-from jobs.models import JobStatus
+from jobs.core import attempts, events, instruments, storage
+from jobs.core.models import JobStatus
 
 if TYPE_CHECKING:
     from jobs.tracking import Tracked
@@ -56,7 +56,7 @@ async def complete(client: ComfyClient, tracked: Tracked, server_name: str) -> b
         error = tracked.error or history_error(entry)
         result = await db(attempts.finish)(tracked.job_id, tracked.attempt, JobStatus.FAILED, error=error)
     if result:
-        metrics_hooks.completed(time.monotonic() - tracked.terminal_at if tracked.terminal_at else None)
+        instruments.completed(time.monotonic() - tracked.terminal_at if tracked.terminal_at else None)
     await events.publish(result)
     return True
 

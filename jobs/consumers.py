@@ -21,7 +21,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from jobs import delivery, errors, events, service, tabs
+from jobs.core import delivery, errors, events, service, tabs
 
 db = database_sync_to_async
 log = logging.getLogger("jobs.consumers")
@@ -59,7 +59,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
 
     @property
     def channel_layer_alias(self) -> str:  # type: ignore[override]
-        """No layer channel when events are delivered in process (jobs.delivery)."""
+        """No layer channel when events are delivered in process (jobs.core.delivery)."""
         return delivery.NO_LAYER if delivery.in_process() else "default"
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -187,7 +187,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, message: str, ref: str | None = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
 
-    # Group events, forwarded as they are (payloads are built in jobs.events).
+    # Group events, forwarded as they are (payloads are built in jobs.core.events).
     async def job_updated(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
+from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
 
 log = logging.getLogger(__name__)
 

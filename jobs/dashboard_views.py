@@ -20,8 +20,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import dashboard, pool_actions
-from jobs.errors import ServiceError
-from jobs.models import Server
+from jobs.core.errors import ServiceError
+from jobs.core.models import Server
 
 
 def staff_or_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from jobs.builtin_workflows import DEMO_NODE, install_demos
-from jobs.models import Server, ServerStatus, Workflow
+from jobs.core.builtin_workflows import DEMO_NODE, install_demos
+from jobs.core.models import Server, ServerStatus, Workflow
 
 # `last_seen` is shown to staff ("seen 12 s ago" on the dashboard, /healthz); nothing decides
 # on it. Rewriting it on every 2 s probe of every server only made SQLite writes: a coarser

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.core.workflows import PARAM_TYPES, SEED_MAX, ParamError, clean_value
 from jobs.importer_rules import (
     CONDITIONING_SINKS,
     LABELS,
@@ -24,7 +25,6 @@ from jobs.importer_rules import (
     RULES,
     Rule,
 )
-from jobs.workflows import PARAM_TYPES, SEED_MAX, ParamError, clean_value
 
 MAX_BYTES = 5 * 1024 * 1024
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

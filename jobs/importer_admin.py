@@ -17,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 
 from jobs import importer, pool_actions
-from jobs.models import Server, Workflow
-from jobs.workflows import PARAM_TYPES
+from jobs.core.models import Server, Workflow
+from jobs.core.workflows import PARAM_TYPES
 
 
 @dataclass

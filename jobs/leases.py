@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.models import RelayLease
+from jobs.core.models import RelayLease
 
 
 def relay_identity(role: str) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 Two kinds of numbers:
 - state, read from the database at scrape time by `PoolCollector` (jobs by status, queue
   lengths, server health), so every web process reports the same truth;
-- timings observed where they happen, by the relay (`jobs.metrics_hooks`). These live in
+- timings observed where they happen, by the relay (`jobs.core.instruments`). These live in
   the process that observes them; with a separate relay process (REDIS_URL set) they are in
   that process's memory.
 
@@ -24,8 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from jobs.metrics_hooks import REGISTRY
-from jobs.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
+from jobs.core.instruments import REGISTRY
+from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
 
 
 class PoolCollector(Collector):

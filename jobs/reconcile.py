@@ -16,9 +16,9 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 
-from jobs import attempts, events
 from jobs.comfy import ComfyClient, QueueState
-from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.core import attempts, events
+from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.tracking import Tracked, node_titles
 
 log = logging.getLogger(__name__)

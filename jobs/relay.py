@@ -18,11 +18,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import attempts, events, leases, metrics_hooks, progress, tabs
+from jobs import leases
 from jobs.comfy import ComfyError
+from jobs.core import attempts, events, instruments, progress, tabs
+from jobs.core.heartbeat import STATE
+from jobs.core.models import Job, Server
 from jobs.dispatch import Reservations, Waiting, fair_order, positions
-from jobs.heartbeat import STATE
-from jobs.models import Job, Server
 from jobs.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 if not self._wake.is_set():
-                    metrics_hooks.relay_lag(time.monotonic() - due)
+                    instruments.relay_lag(time.monotonic() - due)
                 self._wake.clear()
         finally:
             listener.cancel()

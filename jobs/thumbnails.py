@@ -10,8 +10,8 @@ import io
 
 from PIL import Image
 
-from jobs import storage
-from jobs.models import Output
+from jobs.core import storage
+from jobs.core.models import Output
 
 MAX_SIDE = 320
 FORMAT = "webp"

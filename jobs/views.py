@@ -17,13 +17,14 @@ from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from jobs import heartbeat, storage, thumbnails
+from jobs import thumbnails
 from jobs.api import workflow_list
-from jobs.models import Output, Server, Upload, Workflow
+from jobs.core import heartbeat, storage
+from jobs.core.models import Output, Server, Upload, Workflow
 
 GALLERY_PAGE_SIZE = 24
 
-# The built-in workflows' names, descriptions and labels (jobs/builtin_workflows.py) live in
+# The built-in workflows' names, descriptions and labels (jobs/core/builtin_workflows.py) live in
 # the database; marked here so that they are in the catalog and shown translated. A workflow
 # an operator adds shows as written.
 BUILTIN_TEXT = (

@@ -20,7 +20,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from jobs import attempts, completion, events, health, metrics_hooks, progress, reconcile
+from jobs import completion, health, reconcile
 from jobs.comfy import (
     ComfyClient,
     ComfyError,
@@ -32,10 +32,11 @@ from jobs.comfy import (
     summarize_node_errors,
 )
 from jobs.comfy import messages as m
+from jobs.core import attempts, events, instruments, progress
+from jobs.core.models import JobStatus
+from jobs.core.workflows import build_prompt, image_params
 from jobs.interrupts import supports_targeted_interrupt
-from jobs.models import JobStatus
 from jobs.tracking import Tracked, node_titles
-from jobs.workflows import build_prompt, image_params
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
@@ -234,7 +235,7 @@ class ServerWatcher:
             await self._finish(ticket, JobStatus.FAILED, error=failure)
             return
         if ticket.created_at is not None:
-            metrics_hooks.dispatched((timezone.now() - ticket.created_at).total_seconds())
+            instruments.dispatched((timezone.now() - ticket.created_at).total_seconds())
         queued_now = db(attempts.mark_queued_then_check)
         found, cancel = await queued_now(ticket.job_id, ticket.attempt, queued.number)
         await events.publish(found)
@@ -407,7 +408,7 @@ class ServerWatcher:
 
 
 def _attempt_of(job_id: uuid.UUID) -> int:
-    from jobs.models import Job
+    from jobs.core.models import Job
 
     return Job.objects.filter(id=job_id).values_list("attempt", flat=True).get()
 

@@ -45,7 +45,7 @@ def _builtin_workflows(request):
         return
     transactional = marker.kwargs.get("transaction") or (marker.args and marker.args[0])
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from jobs.builtin_workflows import install
-    from jobs.models import Workflow
+    from jobs.core.builtin_workflows import install
+    from jobs.core.models import Workflow
 
     install(Workflow)

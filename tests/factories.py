@@ -8,8 +8,8 @@ import uuid
 from django.contrib.sessions.backends.db import SessionStore
 from PIL import Image
 
-from jobs.models import Server, Tab, Upload
-from jobs.uploads import accept_upload
+from jobs.core.models import Server, Tab, Upload
+from jobs.core.uploads import accept_upload
 
 
 def make_session() -> str:

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def add_builtins(apps, schema_editor):
-    from jobs.builtin_workflows import install
+    from jobs.core.builtin_workflows import install
 
     install(apps.get_model("jobs", "Workflow"))
 

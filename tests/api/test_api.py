@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from jobs.models import Job
+from jobs.core.models import Job
 from tests.factories import png_bytes
 
 pytestmark = pytest.mark.django_db

@@ -331,7 +331,7 @@ def add_workflow(app_data_dir: Path, spec: dict) -> None:
     """Store a workflow in a running ComfyWeb's database (what an operator does in the admin)."""
     code = (
         "import json, sys\n"
-        "from jobs.models import Workflow\n"
+        "from jobs.core.models import Workflow\n"
         "spec = json.loads(sys.stdin.read())\n"
         "Workflow.objects.update_or_create(slug=spec.pop('slug'), defaults=spec)\n"
     )

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from comfyweb.asgi import application
-from jobs import events, service
+from jobs.core import events, service
 from tests.factories import make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -122,7 +122,7 @@ def test_dropped_comfyui_sockets_mid_run_lose_nothing_the_tab_shows(tmp_path):
 
 def test_cancelling_a_queued_and_a_running_job_leaves_the_other_tab_alone(tmp_path):
     with live_app(tmp_path, simulators=1, sim_delay=0.5) as app:
-        app.manage("shell", "-c", "from jobs.models import Server; Server.objects.update(max_queued=5)")
+        app.manage("shell", "-c", "from jobs.core.models import Server; Server.objects.update(max_queued=5)")
         mine, theirs = Browser(app), Browser(app)
         my_tab, their_tab = str(uuid.uuid4()), str(uuid.uuid4())
         running = mine.submit(my_tab, mine.upload(distinct_png(1)))
@@ -163,7 +163,7 @@ def test_a_server_that_stops_answering_goes_offline_and_comes_back(tmp_path):
 
 def test_a_server_that_loses_its_queue_runs_the_lost_jobs_again(tmp_path):
     with live_app(tmp_path, simulators=1, sim_delay=0.4) as app:
-        app.manage("shell", "-c", "from jobs.models import Server; Server.objects.update(max_queued=4)")
+        app.manage("shell", "-c", "from jobs.core.models import Server; Server.objects.update(max_queued=4)")
         browser = Browser(app)
         tab = str(uuid.uuid4())
         sources = [distinct_png(n) for n in range(3)]

@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from jobs import storage
-from jobs.models import Job, Output, Workflow
+from jobs.core import storage
+from jobs.core.models import Job, Output, Workflow
 from tests.factories import make_tab, png_bytes
 
 # Words that stay as they are in every language: the product, language names, units, formats.

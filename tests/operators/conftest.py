@@ -72,8 +72,8 @@ def _builtins_for_plain_db_tests(request):
     if marker is None or marker.kwargs.get("transaction") or (marker.args and marker.args[0]):
         return
     request.getfixturevalue("db")
-    from jobs.builtin_workflows import install
-    from jobs.models import Workflow
+    from jobs.core.builtin_workflows import install
+    from jobs.core.models import Workflow
 
     if not Workflow.objects.filter(slug="invert").exists():
         install(Workflow)

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from jobs import importer
-from jobs.workflows import build_prompt, clean_params
+from jobs.core.workflows import build_prompt, clean_params
 from simulator.object_info import REAL_NODES
 from tests.paths import WORKFLOWS
 

@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs import metrics_hooks, service
-from jobs.models import Job, Tab
+from jobs.core import instruments, service
+from jobs.core.models import Job, Tab
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db
@@ -57,9 +57,9 @@ def test_staff_read_jobs_by_status_queues_and_health(staff, alice):
 
 def test_relay_timings_are_exported_under_their_names(staff):
     before = samples(staff.get("/metrics"))
-    metrics_hooks.DISPATCH_SECONDS.observe(0.3)
-    metrics_hooks.COMPLETION_SECONDS.observe(4.2)
-    metrics_hooks.RELAY_LAG_SECONDS.set(0.05)
+    instruments.DISPATCH_SECONDS.observe(0.3)
+    instruments.COMPLETION_SECONDS.observe(4.2)
+    instruments.RELAY_LAG_SECONDS.set(0.05)
     after = samples(staff.get("/metrics"))
     assert (
         after[("comfyweb_dispatch_seconds_count", ())] == before[("comfyweb_dispatch_seconds_count", ())] + 1

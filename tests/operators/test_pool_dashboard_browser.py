@@ -45,7 +45,7 @@ def operator(app) -> str:
 
 def server_name(url: str) -> str:
     host_port = url.removeprefix("http://")
-    return host_port.replace(":", "-")  # jobs.pool names COMFYUI_SERVERS entries host-port
+    return host_port.replace(":", "-")  # jobs.core.servers names COMFYUI_SERVERS entries host-port
 
 
 def submit_through_the_api(context, url: str) -> str:

@@ -13,7 +13,7 @@ from django.test import Client
 
 from comfyweb.asgi import application
 from jobs import dashboard_consumer, pool_actions
-from jobs.models import Server
+from jobs.core.models import Server
 from tests.factories import make_server, make_session
 
 pytestmark = pytest.mark.django_db(transaction=True)

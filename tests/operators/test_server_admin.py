@@ -7,8 +7,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import events
-from jobs.models import Server, Tab
+from jobs.core import events
+from jobs.core.models import Server, Tab
 from jobs.simulators import free_port
 from tests.factories import make_server, make_tab
 

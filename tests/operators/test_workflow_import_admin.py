@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from jobs import importer
+from jobs.core.models import Workflow
 from jobs.importer_admin import param_to_initial
-from jobs.models import Workflow
 from jobs.simulators import free_port
 from tests.factories import make_server
 from tests.paths import WORKFLOWS

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from channels.db import database_sync_to_async
 
-from jobs import attempts, service
 from jobs.comfy import ComfyClient
-from jobs.models import Job, Server
+from jobs.core import attempts, service
+from jobs.core.models import Job, Server
 from jobs.watcher import ServerWatcher
 from tests.factories import make_server, make_session, make_upload
 

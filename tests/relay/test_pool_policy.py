@@ -8,8 +8,8 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from jobs import service, tabs
-from jobs.models import Job, Server, Workflow
+from jobs.core import service, tabs
+from jobs.core.models import Job, Server, Workflow
 from simulator.testing import running_simulator
 from tests.factories import make_server, make_session, make_upload
 from tests.relay.test_relay_with_simulator import TabListener, finished, run_relay, submit, wait_for

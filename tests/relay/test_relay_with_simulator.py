@@ -16,8 +16,8 @@ import pytest
 from channels.db import database_sync_to_async
 from PIL import Image
 
-from jobs import delivery, events, service, storage, tabs
-from jobs.models import Job, Server, Tab, Upload, Workflow
+from jobs.core import delivery, events, service, storage, tabs
+from jobs.core.models import Job, Server, Tab, Upload, Workflow
 from jobs.relay import Relay
 from simulator.testing import running_simulator
 from tests.factories import make_server, make_session, make_upload

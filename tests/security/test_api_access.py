@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from jobs.models import Job, Tab, Workflow
+from jobs.core.models import Job, Tab, Workflow
 from tests.security.clients import browser, error_of, post, submit, upload
 
 pytestmark = pytest.mark.django_db

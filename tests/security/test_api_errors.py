@@ -8,7 +8,7 @@ import pytest
 from django.test import Client, RequestFactory
 
 from jobs import http
-from jobs.models import Job
+from jobs.core.models import Job
 from tests.security.clients import browser, error_of, post, submit, upload
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_an_unexpected_exception_is_500_json_without_a_traceback(settings, monke
     def explode(*args, **kwargs):
         raise RuntimeError("SECRET-INTERNAL-DETAIL")
 
-    monkeypatch.setattr("jobs.service.owned_job", explode)
+    monkeypatch.setattr("jobs.core.service.owned_job", explode)
     client = browser()
     answer = client.get(f"/api/jobs/{uuid.uuid4()}/")
     assert answer.status_code == 500

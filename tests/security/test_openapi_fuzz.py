@@ -20,7 +20,7 @@ from django.test import Client
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from jobs import service
+from jobs.core import service
 from tests.factories import make_session, make_upload
 
 # Real commits: the WSGI handler closes the connection after each request, as in production.

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from jobs import storage
-from jobs.models import Job, Output, Tab, Workflow
+from jobs.core import storage
+from jobs.core.models import Job, Output, Tab, Workflow
 from tests.factories import png_bytes
 from tests.security.clients import browser, upload
 

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from comfyweb.asgi import application
-from jobs.models import Job, Server, Tab, Upload, Workflow
+from jobs.core.models import Job, Server, Tab, Upload, Workflow
 from tests.factories import make_upload
 from tests.security.clients import browser
 

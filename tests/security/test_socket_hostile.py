@@ -12,8 +12,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from comfyweb.asgi import application
-from jobs import consumers, service
-from jobs.models import Job
+from jobs import consumers
+from jobs.core import service
+from jobs.core.models import Job
 from tests.factories import make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -269,7 +270,7 @@ async def test_a_bug_in_a_handler_is_an_internal_error_not_a_lost_socket(monkeyp
     def explode(*args, **kwargs):
         raise RuntimeError("SECRET-INTERNAL-DETAIL")
 
-    monkeypatch.setattr("jobs.tabs.tab_snapshot", explode)
+    monkeypatch.setattr("jobs.core.tabs.tab_snapshot", explode)
     await socket.send_json_to({"type": "tab.resync", "ref": "s"})
     answer = await socket.receive_json_from(timeout=5)
     assert answer["type"] == "error" and answer["code"] == "internal" and answer["ref"] == "s"

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from django.db import DatabaseError
 from PIL import Image
 
-from jobs.models import Upload
+from jobs.core.models import Upload
 from tests.factories import png_bytes
 from tests.security.clients import browser, error_of, upload
 
@@ -125,7 +125,7 @@ def test_the_file_name_is_never_a_path(name, shown):
 
 
 def test_display_names_lose_directories_and_control_characters():
-    from jobs.uploads import display_name
+    from jobs.core.uploads import display_name
 
     assert display_name("") == "upload"
     assert display_name("x" * 1000 + ".png") == ("x" * 1000 + ".png")[:255]
@@ -133,7 +133,7 @@ def test_display_names_lose_directories_and_control_characters():
 
 
 def test_a_database_failure_after_the_file_was_saved_deletes_the_file(monkeypatch):
-    from jobs.uploads import accept_upload
+    from jobs.core.uploads import accept_upload
 
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")

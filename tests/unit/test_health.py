@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs import health
-from jobs.models import Server
+from jobs.core.models import Server
 from tests.factories import make_server
 
 pytestmark = pytest.mark.django_db

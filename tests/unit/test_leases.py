@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import leases
-from jobs.models import RelayLease
+from jobs.core.models import RelayLease
 from tests.factories import make_server
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = "Run the ComfyUI relay: dispatches jobs, follows every server, completes jobs."
 
     def handle(self, *args, **options) -> None:
-        from jobs.pool import register_servers
+        from jobs.core.servers import register_servers
         from jobs.relay import Relay
 
         if settings.COMFYUI_SERVERS:

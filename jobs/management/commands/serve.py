@@ -45,7 +45,7 @@ class Command(BaseCommand):
         from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
 
         from comfyweb.asgi import application
-        from jobs.pool import register_named, register_servers
+        from jobs.core.servers import register_named, register_servers
         from jobs.relay import Relay
 
         if settings.COMFYUI_SERVERS:

@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from jobs import delivery
+from jobs.core import delivery
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def job_preview(tab_id: Any, job_id: Any, data_url: str) -> Event:
 
 async def publish(events: list[Event]) -> None:
     """Send each event to its tab's sockets: in process when they all live here (see
-    jobs.delivery), else through the channel layer's groups."""
+    jobs.core.delivery), else through the channel layer's groups."""
     if delivery.in_process():
         for group, message in events:
             await delivery.deliver(group, message)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from jobs import attempts, errors, service, tabs
-from jobs.models import Attempt, Job, JobStatus, Output, Tab
+from jobs.core import attempts, errors, service, tabs
+from jobs.core.models import Attempt, Job, JobStatus, Output, Tab
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import attempts, service
+from jobs.core import attempts, service
+from jobs.core.models import Job, Server, Tab, Workflow
 from jobs.interrupts import supports_targeted_interrupt
-from jobs.models import Job, Server, Tab, Workflow
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from jobs.balancer import ServerLoad, pick_server
-from jobs.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
+from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
 
 
 class NoServerAvailable(Exception):

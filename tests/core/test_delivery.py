@@ -1,4 +1,4 @@
-"""In-process delivery of tab events (jobs.delivery): held until the snapshot, in order, once
+"""In-process delivery of tab events (jobs.core.delivery): held until the snapshot, in order, once
 encoded, one broken socket costing no other its events."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from jobs import delivery, events
+from jobs.core import delivery, events
 
 
 class Socket:

@@ -5,8 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from jobs import attempts, locks, service
-from jobs.models import Job, JobStatus, Tab
+from jobs.core import attempts, locks, service
+from jobs.core.models import Job, JobStatus, Tab
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db

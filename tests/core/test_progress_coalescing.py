@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from jobs import events, watcher
+from jobs import watcher
 from jobs.comfy import messages as m
+from jobs.core import events
 from jobs.tracking import Tracked
 
 

@@ -16,9 +16,9 @@ import warnings
 from django.conf import settings
 from PIL import Image
 
-from jobs import storage
-from jobs.errors import ServiceError
-from jobs.models import Upload
+from jobs.core import storage
+from jobs.core.errors import ServiceError
+from jobs.core.models import Upload
 
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 

@@ -7,8 +7,8 @@ from django.contrib.admin.sites import site
 from django.test import Client
 from django.utils import timezone
 
-from jobs import attempts, service, tabs
-from jobs.models import Job, JobStatus, Tab
+from jobs.core import attempts, service, tabs
+from jobs.core.models import Job, JobStatus, Tab
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_tab_list_is_staff_only(alice):
 def test_comfyui_servers_accepts_bare_host_names_and_refuses_bad_urls(db):
     from django.core.exceptions import ImproperlyConfigured
 
-    from jobs.pool import register_servers
+    from jobs.core.servers import register_servers
 
     (server,) = register_servers(["http://gpu1:8188/"])
     assert server.url == "http://gpu1:8188" and server.name == "gpu1-8188"

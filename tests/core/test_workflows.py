@@ -2,8 +2,8 @@ import uuid
 
 import pytest
 
-from jobs.builtin_workflows import BUILTIN_WORKFLOWS
-from jobs.workflows import SEED_MAX, ParamError, build_prompt, clean_params, public_params
+from jobs.core.builtin_workflows import BUILTIN_WORKFLOWS
+from jobs.core.workflows import SEED_MAX, ParamError, build_prompt, clean_params, public_params
 
 BLUR = next(w for w in BUILTIN_WORKFLOWS if w["slug"] == "blur")
 UPSCALE = next(w for w in BUILTIN_WORKFLOWS if w["slug"] == "upscale")

@@ -16,13 +16,23 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs import events, locks, progress, storage
 from jobs.balancer import capable_anywhere
-from jobs.changes import job_event, release_events
+from jobs.core import events, locks, progress, storage
+from jobs.core.changes import job_event, release_events
+from jobs.core.events import Event
+from jobs.core.models import (
+    ACTIVE_STATUSES,
+    Attempt,
+    Job,
+    JobStatus,
+    Output,
+    Server,
+    ServerStatus,
+    Tab,
+    Upload,
+)
+from jobs.core.serializers import lock_dict
 from jobs.dispatch import Waiting
-from jobs.events import Event
-from jobs.models import ACTIVE_STATUSES, Attempt, Job, JobStatus, Output, Server, ServerStatus, Tab, Upload
-from jobs.serializers import lock_dict
 
 
 @dataclass(frozen=True)

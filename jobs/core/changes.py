@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import events, locks
-from jobs.events import Event
-from jobs.models import Job, JobStatus, Output
-from jobs.serializers import JOB_VALUES, job_dict_of_values
+from jobs.core import events, locks
+from jobs.core.events import Event
+from jobs.core.models import Job, JobStatus, Output
+from jobs.core.serializers import JOB_VALUES, job_dict_of_values
 
 
 def job_event(job: Job | Any, ref: str | None = None) -> Event:
     """The `job.updated` of a change made in the current transaction (numbers it).
 
     Takes a job or its id: the row is read fresh here anyway, as plain values. Outputs are
-    read only for a succeeded job, the only state that has any (jobs.attempts.finish).
+    read only for a succeeded job, the only state that has any (jobs.core.attempts.finish).
     """
     row = Job.objects.filter(id=getattr(job, "id", job)).values(*JOB_VALUES).get()
     seq = locks.bump_seq(row["tab_id"])

@@ -1,8 +1,8 @@
 """The job service: what users do with jobs (submit, cancel, retry, delete), as plain functions.
 
-Views and consumers call these; each returns the events its change produced (jobs.events),
+Views and consumers call these; each returns the events its change produced (jobs.core.events),
 which the caller publishes after the transaction committed. The relay's side of the life
-cycle is in jobs.attempts. Nothing here talks to ComfyUI or holds a transaction across
+cycle is in jobs.core.attempts. Nothing here talks to ComfyUI or holds a transaction across
 network I/O (STYLE §3).
 """
 
@@ -15,11 +15,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs import storage
-from jobs.changes import job_event, release_events
-from jobs.errors import NotFound, ServiceError, parse_uuid
-from jobs.events import Event
-from jobs.models import (
+from jobs.core import storage
+from jobs.core.changes import job_event, release_events
+from jobs.core.errors import NotFound, ServiceError, parse_uuid
+from jobs.core.events import Event
+from jobs.core.models import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     Job,
@@ -28,9 +28,9 @@ from jobs.models import (
     Upload,
     Workflow,
 )
-from jobs.serializers import jobs_queryset
-from jobs.tabs import claim_tab
-from jobs.workflows import ParamError, clean_params, image_params
+from jobs.core.serializers import jobs_queryset
+from jobs.core.tabs import claim_tab
+from jobs.core.workflows import ParamError, clean_params, image_params
 
 
 def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:

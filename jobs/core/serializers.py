@@ -7,8 +7,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from jobs import progress
-from jobs.models import ACTIVE_STATUSES, Job, Output, Tab
+from jobs.core import progress
+from jobs.core.models import ACTIVE_STATUSES, Job, Output, Tab
 
 
 def _iso(value) -> str | None:

@@ -22,8 +22,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from jobs import attempts, service
-from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobStatus, Server, Tab
+from jobs.core import attempts, service
+from jobs.core.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobStatus, Server, Tab
 from tests.factories import make_server, make_session, make_tab, make_upload
 
 

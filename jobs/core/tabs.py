@@ -9,9 +9,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from jobs.errors import Forbidden, NotFound, parse_uuid
-from jobs.models import ACTIVE_STATUSES, Job, Tab
-from jobs.serializers import job_dict, jobs_queryset, lock_dict
+from jobs.core.errors import Forbidden, NotFound, parse_uuid
+from jobs.core.models import ACTIVE_STATUSES, Job, Tab
+from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 
 
 def claim_tab(tab_id: Any, session_key: str) -> Tab:

@@ -1,0 +1,215 @@
+"""The state ComfyWeb keeps: servers, workflows, tabs with their lock, jobs with their attempts.
+
+Lock and job state live here (not in memory) so that several web and relay processes agree
+(SPEC §2.8); every change to them goes through `jobs.core.locks` and `jobs.core.service`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class ServerStatus(models.TextChoices):
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class Server(models.Model):
+    """One ComfyUI backend. Its URL is shown to staff only; users see `name`."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500, unique=True)
+    enabled = models.BooleanField(default=True)
+    # Draining: takes no new locks; tabs already locked to it finish their work there.
+    draining = models.BooleanField(default=False)
+    weight = models.FloatField(
+        default=1.0, help_text="Relative capacity; a server of weight 2 gets twice the work."
+    )
+    max_concurrent = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most ComfyWeb jobs placed on it at once (empty: no limit)."
+    )
+    max_queued = models.PositiveIntegerField(
+        default=2, help_text="Most prompts ComfyWeb keeps in its own queue; the rest wait in ComfyWeb."
+    )
+    # The relay's WebSocket clientId for this server. Stable, so that a relay that restarts
+    # still receives the frames of prompts queued before (PROTOCOL.md §2: per-job frames go
+    # only to the prompt's client_id).
+    client_id = models.CharField(max_length=64, default="", blank=True)
+    status = models.CharField(max_length=16, choices=ServerStatus.choices, default=ServerStatus.UNKNOWN)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    offline_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    queue_remaining = models.IntegerField(default=0)
+    # What the server is: from /system_stats and /object_info, refreshed on every connect.
+    version = models.CharField(max_length=50, blank=True, default="")
+    system_stats = models.JSONField(null=True, blank=True)
+    node_classes = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.client_id:
+            self.client_id = f"comfyweb-{uuid.uuid4().hex}"
+        super().save(*args, **kwargs)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Workflow(models.Model):
+    """A ComfyUI API-format graph plus the parameters a user may set.
+
+    `params` is a list of dicts: {"name", "type", "node", "input", "default", "label",
+    optional "min", "max", "step", "choices"}; each is bound to one node input.
+    """
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    graph = models.JSONField()
+    params = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tab(models.Model):
+    """One browser tab, bound to the session that first used it; holds the tab's lock."""
+
+    id = models.UUIDField(primary_key=True)
+    session_key = models.CharField(max_length=64, db_index=True)
+    server = models.ForeignKey(
+        Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="locked_tabs"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    # Numbers every state change pushed to the tab, so that the page can see a gap (SPEC §5).
+    seq = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now_add=True)
+    # Open sockets of this tab across processes; with last_seen, tells a closed tab apart.
+    connected = models.IntegerField(default=0)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    """One run of a workflow for one tab. Its id is also the ComfyUI prompt_id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    tab = models.ForeignKey(Tab, on_delete=models.CASCADE, related_name="jobs")
+    session_key = models.CharField(max_length=64, db_index=True)
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="jobs")
+    params = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    attempt = models.IntegerField(default=0)
+    error = models.JSONField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id}:{self.id}"
+
+
+class Attempt(models.Model):
+    """One try of a job on one server; everything of the try goes to that server (SPEC §2.1)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts")
+    number = models.IntegerField()
+    server = models.ForeignKey(Server, on_delete=models.PROTECT, related_name="attempts")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING)
+    prompt_number = models.FloatField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="one_attempt_number_per_job")]
+
+
+class Upload(models.Model):
+    """An input image a session uploaded; private to that session."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    session_key = models.CharField(max_length=64, db_index=True)
+    file = models.CharField(max_length=300)
+    original_name = models.CharField(max_length=255, blank=True, default="")
+    content_type = models.CharField(max_length=50)
+    width = models.IntegerField()
+    height = models.IntegerField()
+    size = models.IntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Output(models.Model):
+    """A result image ComfyWeb downloaded from the attempt's server into its own storage."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="outputs")
+    node_id = models.CharField(max_length=64)
+    index = models.IntegerField()
+    file = models.CharField(max_length=300)
+    filename = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16, default="output")
+    content_type = models.CharField(max_length=50, default="image/png")
+    width = models.IntegerField(null=True)
+    height = models.IntegerField(null=True)
+    thumbnail = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["node_id", "index"]
+        constraints = [
+            # Completion is idempotent (SPEC §2.6): a second completion cannot add a copy.
+            models.UniqueConstraint(fields=["job", "node_id", "index"], name="one_output_per_slot")
+        ]
+
+
+class RelayLease(models.Model):
+    """Which relay process watches a server: exactly one at a time, for a limited time.
+
+    A relay renews its leases; when it dies they expire and another relay takes the server
+    over and reconciles its active jobs (SPEC §2.8).
+    """
+
+    server = models.OneToOneField(Server, on_delete=models.CASCADE, related_name="lease")
+    holder = models.CharField(max_length=100)
+    expires_at = models.DateTimeField()
