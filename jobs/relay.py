@@ -23,7 +23,7 @@ from jobs.comfy import ComfyError
 from jobs.core import attempts, events, instruments, progress, tabs
 from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
-from jobs.dispatch import Reservations, Waiting, fair_order, positions
+from jobs.pool.dispatch import Reservations, Waiting, fair_order, positions
 from jobs.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from jobs.balancer import capable_anywhere
 from jobs.core import events, locks, progress, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.events import Event
@@ -32,7 +31,8 @@ from jobs.core.models import (
     Upload,
 )
 from jobs.core.serializers import lock_dict
-from jobs.dispatch import Waiting
+from jobs.pool.balancer import capable_anywhere
+from jobs.pool.dispatch import Waiting
 
 
 @dataclass(frozen=True)

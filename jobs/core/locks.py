@@ -15,8 +15,8 @@ from django.db.models import Count, Exists, F, OuterRef, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from jobs.balancer import ServerLoad, pick_server
 from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
+from jobs.pool.balancer import ServerLoad, pick_server
 
 
 class NoServerAvailable(Exception):

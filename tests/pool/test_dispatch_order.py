@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from jobs.dispatch import Reservations, Waiting, fair_order, positions
+from jobs.pool.dispatch import Reservations, Waiting, fair_order, positions
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

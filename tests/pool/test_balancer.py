@@ -1,6 +1,6 @@
 """The pool policy as plain functions: weights, draining, capabilities, limits, offline."""
 
-from jobs.balancer import ServerLoad, capable_anywhere, may_take_new_lock, pick_server
+from jobs.pool.balancer import ServerLoad, capable_anywhere, may_take_new_lock, pick_server
 
 
 def load(name, outstanding=0, **fields):
