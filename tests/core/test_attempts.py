@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from jobs.core import attempts, service
 from jobs.core.models import Job, Server, Tab, Workflow
-from jobs.interrupts import supports_targeted_interrupt
+from jobs.relay.interrupts import supports_targeted_interrupt
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db

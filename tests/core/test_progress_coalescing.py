@@ -1,15 +1,15 @@
 """A burst of progress frames for one job costs one message to its tab, carrying the latest
-(jobs.watcher): the relay hop stays short however fast a server sends."""
+(jobs.relay.watcher): the relay hop stays short however fast a server sends."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-from jobs import watcher
 from jobs.comfy import messages as m
 from jobs.core import events
-from jobs.tracking import Tracked
+from jobs.relay import watcher
+from jobs.relay.tracking import Tracked
 
 
 async def test_a_burst_is_one_message_with_the_latest_value_and_the_next_turn_sends_again(monkeypatch):

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from jobs.comfy import ComfyClient
 from jobs.core import attempts, service
 from jobs.core.models import Job, Server
-from jobs.watcher import ServerWatcher
+from jobs.relay.watcher import ServerWatcher
 from tests.factories import make_server, make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

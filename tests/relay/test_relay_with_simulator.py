@@ -18,7 +18,7 @@ from PIL import Image
 
 from jobs.core import delivery, events, service, storage, tabs
 from jobs.core.models import Job, Server, Tab, Upload, Workflow
-from jobs.relay import Relay
+from jobs.relay.loop import Relay
 from simulator.testing import running_simulator
 from tests.factories import make_server, make_session, make_upload
 

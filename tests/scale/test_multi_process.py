@@ -42,7 +42,7 @@ def distinct_png(n: int) -> bytes:
 
 def lease_holders(cluster) -> dict:
     code = (
-        "import json; from jobs.leases import holders; "
+        "import json; from jobs.relay.leases import holders; "
         "print(json.dumps({k: v[0] for k, v in holders().items()}))"
     )
     out = subprocess.run(

@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         from jobs.core.servers import register_servers
-        from jobs.relay import Relay
+        from jobs.relay.loop import Relay
 
         if settings.COMFYUI_SERVERS:
             register_servers(settings.COMFYUI_SERVERS)

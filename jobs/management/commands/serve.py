@@ -46,7 +46,7 @@ class Command(BaseCommand):
 
         from comfyweb.asgi import application
         from jobs.core.servers import register_named, register_servers
-        from jobs.relay import Relay
+        from jobs.relay.loop import Relay
 
         if settings.COMFYUI_SERVERS:
             register_servers(settings.COMFYUI_SERVERS)

@@ -21,7 +21,7 @@ from jobs.core import attempts, events, instruments, storage
 from jobs.core.models import JobStatus
 
 if TYPE_CHECKING:
-    from jobs.tracking import Tracked
+    from jobs.relay.tracking import Tracked
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async

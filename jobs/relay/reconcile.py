@@ -19,7 +19,7 @@ from channels.db import database_sync_to_async
 from jobs.comfy import ComfyClient, QueueState
 from jobs.core import attempts, events
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus
-from jobs.tracking import Tracked, node_titles
+from jobs.relay.tracking import Tracked, node_titles
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
@@ -28,7 +28,7 @@ SILENT_AFTER = 5.0  # seconds without a frame before a tracked prompt is checked
 
 
 class ServerWatcher(Protocol):
-    """What reconciliation needs of the watcher of one server (jobs.watcher.ServerWatcher).
+    """What reconciliation needs of the watcher of one server (jobs.relay.watcher.ServerWatcher).
 
     A protocol rather than an import: the watcher calls reconciliation, never the other way
     round, so the two modules do not form a circle.

@@ -20,7 +20,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
-from jobs import completion, health, reconcile
 from jobs.comfy import (
     ComfyClient,
     ComfyError,
@@ -35,8 +34,9 @@ from jobs.comfy import messages as m
 from jobs.core import attempts, events, instruments, progress
 from jobs.core.models import JobStatus
 from jobs.core.workflows import build_prompt, image_params
-from jobs.interrupts import supports_targeted_interrupt
-from jobs.tracking import Tracked, node_titles
+from jobs.relay import completion, health, reconcile
+from jobs.relay.interrupts import supports_targeted_interrupt
+from jobs.relay.tracking import Tracked, node_titles
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async

@@ -18,13 +18,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from jobs import leases
 from jobs.comfy import ComfyError
 from jobs.core import attempts, events, instruments, progress, tabs
 from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
 from jobs.pool.dispatch import Reservations, Waiting, fair_order, positions
-from jobs.watcher import ServerWatcher
+from jobs.relay import leases
+from jobs.relay.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import health
 from jobs.core.models import Server
+from jobs.relay import health
 from tests.factories import make_server
 
 pytestmark = pytest.mark.django_db

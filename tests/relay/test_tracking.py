@@ -4,7 +4,7 @@ import json
 import uuid
 
 from jobs.comfy import parse_text
-from jobs.tracking import Tracked
+from jobs.relay.tracking import Tracked
 from tests.paths import traces_dir
 
 TRACES = traces_dir()

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import leases
 from jobs.core.models import RelayLease
+from jobs.relay import leases
 from tests.factories import make_server
 
 pytestmark = pytest.mark.django_db
