@@ -182,7 +182,7 @@ if not DEBUG and (not os.environ.get("DJANGO_SECRET_KEY") or SECRET_KEY.startswi
     )
 
 # Every /api/ error is JSON, oversized bodies are refused by their Content-Length (SPEC §4).
-MIDDLEWARE = ["jobs.http.ApiErrorMiddleware", *MIDDLEWARE]
+MIDDLEWARE = ["jobs.web.http.ApiErrorMiddleware", *MIDDLEWARE]
 
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 SESSION_COOKIE_HTTPONLY = True

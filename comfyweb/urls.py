@@ -11,9 +11,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path("", include("jobs.urls")),
+    path("", include("jobs.web.urls")),
 ]
 
 # Errors under /api/ are JSON, never an HTML page (SPEC §4); pages keep Django's.
-handler404 = "jobs.http.not_found"
-handler500 = "jobs.http.server_error"
+handler404 = "jobs.web.http.not_found"
+handler500 = "jobs.web.http.server_error"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from jobs.views import BUILTIN_TEXT
+from jobs.web.views import BUILTIN_TEXT
 from tests.i18n.catalogs import catalog, script_msgids, template_msgids
 
 PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|%d")

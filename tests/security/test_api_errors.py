@@ -7,8 +7,8 @@ import uuid
 import pytest
 from django.test import Client, RequestFactory
 
-from jobs import http
 from jobs.core.models import Job
+from jobs.web import http
 from tests.security.clients import browser, error_of, post, submit, upload
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comfyweb.asgi import application
-from jobs import consumers
+from jobs.web import consumers
 from tests.factories import make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

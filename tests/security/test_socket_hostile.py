@@ -12,9 +12,9 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from comfyweb.asgi import application
-from jobs import consumers
 from jobs.core import service
 from jobs.core.models import Job
+from jobs.web import consumers
 from tests.factories import make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)

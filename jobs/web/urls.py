@@ -1,7 +1,7 @@
 from django.urls import path
 
-from jobs import views
-from jobs.api import api
+from jobs.web import views
+from jobs.web.api import api
 
 urlpatterns = [
     path("", views.index, name="index"),

@@ -1,6 +1,6 @@
 """JSON errors for everything under /api/, whoever produced the error (SPEC §4).
 
-django-ninja answers the errors of its own routes in JSON (jobs.api), but some answers
+django-ninja answers the errors of its own routes in JSON (jobs.web.api), but some answers
 never reach it: Django's 404 for an unknown /api/ path, ninja's plain-text 405, the 400 of
 a body Django refuses to read, a 500 from a middleware. `ApiErrorMiddleware` turns every
 such answer into `{"error": {"code", "message"}}`, and `not_found` / `server_error` (the
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
-log = logging.getLogger("jobs.http")
+log = logging.getLogger("jobs.web.http")
 
 API_PREFIX = "/api/"
 

@@ -17,10 +17,10 @@ from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from jobs import thumbnails
-from jobs.api import workflow_list
 from jobs.core import heartbeat, storage
 from jobs.core.models import Output, Server, Upload, Workflow
+from jobs.web import thumbnails
+from jobs.web.api import workflow_list
 
 GALLERY_PAGE_SIZE = 24
 

@@ -2,7 +2,7 @@
 
 Each route validates, calls one service function and serializes the result (STYLE §2).
 Every error is `{"error": {"code", "message"}}`, never an HTML page: the handlers below cover
-the routes, jobs.http covers what never reaches them (unknown paths, 405, oversized bodies).
+the routes, jobs.web.http covers what never reaches them (unknown paths, 405, oversized bodies).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie
 
-from jobs import http
 from jobs.core import errors, events, service, tabs
 from jobs.core.models import Workflow
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.core.uploads import accept_upload
 from jobs.core.workflows import public_params
+from jobs.web import http
 
-log = logging.getLogger("jobs.api")
+log = logging.getLogger("jobs.web.api")
 
 
 class SessionCookie(APIKeyCookie):

@@ -24,7 +24,7 @@ from django.conf import settings
 from jobs.core import delivery, errors, events, service, tabs
 
 db = database_sync_to_async
-log = logging.getLogger("jobs.consumers")
+log = logging.getLogger("jobs.web.consumers")
 
 CLOSE_REFUSED = 4403
 # RFC 6455's own "message too big" is 1009, but Daphne (autobahn) lets an application close

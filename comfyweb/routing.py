@@ -1,7 +1,7 @@
 from django.urls import path
 
-from jobs.consumers import TabConsumer
 from jobs.dashboard_consumer import PoolConsumer
+from jobs.web.consumers import TabConsumer
 
 websocket_urlpatterns = [
     path("ws/tabs/<str:tab>/", TabConsumer.as_asgi()),
