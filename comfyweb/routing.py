@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.dashboard_consumer import PoolConsumer
+from jobs.operators.dashboard_consumer import PoolConsumer
 from jobs.web.consumers import TabConsumer
 
 websocket_urlpatterns = [

@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from jobs import metrics
+from jobs.operators import metrics
 
 urlpatterns = [
     # Before the admin site, whose catch-all would answer /admin/pool/ itself.
-    path("admin/pool/", include("jobs.dashboard_views")),
+    path("admin/pool/", include("jobs.operators.dashboard_views")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),

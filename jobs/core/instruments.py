@@ -1,4 +1,4 @@
-"""Where the relay reports timings, and the registry that /metrics exposes (jobs.metrics).
+"""Where the relay reports timings, and the registry that /metrics exposes (jobs.operators.metrics).
 
 The instruments live here, not beside the view, so that the relay reports to them without
 importing the operators' side of the application.

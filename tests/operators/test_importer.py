@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from jobs import importer
 from jobs.core.workflows import build_prompt, clean_params
+from jobs.operators import importer
 from simulator.object_info import REAL_NODES
 from tests.paths import WORKFLOWS
 

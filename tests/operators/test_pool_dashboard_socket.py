@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from comfyweb.asgi import application
-from jobs import dashboard_consumer, pool_actions
 from jobs.core.models import Server
+from jobs.operators import dashboard_consumer, pool_actions
 from tests.factories import make_server, make_session
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from jobs import dashboard
 from jobs.core import events, service
 from jobs.core.models import Job, JobStatus, Server, Tab
+from jobs.operators import dashboard
 from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db

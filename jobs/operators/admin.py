@@ -1,5 +1,5 @@
 """The pool in Django's admin: servers, workflows (with the ComfyUI importer), tabs (with
-force-unlock) and jobs. Actions call jobs.pool_actions, which the live dashboard shares."""
+force-unlock) and jobs. Actions call jobs.operators.pool_actions, which the live dashboard shares."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs import importer, importer_admin, pool_actions
 from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Output, Server, Tab, Upload, Workflow
 from jobs.core.servers import clean_base_url
+from jobs.operators import importer, importer_admin, pool_actions
 
 
 class ServerForm(forms.ModelForm):

@@ -11,11 +11,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from jobs import dashboard
 from jobs.comfy import ComfyClient, ComfyError
 from jobs.core import events, service
 from jobs.core.errors import ServiceError
 from jobs.core.models import Job, Server
+from jobs.operators import dashboard
 
 PROBE_TIMEOUT = 5.0
 

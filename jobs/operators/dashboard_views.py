@@ -2,7 +2,7 @@
 
 The page redirects anyone else to the admin login; the actions and the JSON snapshot answer
 404 to anyone but staff, so they reveal nothing. Actions are CSRF-protected POSTs that call
-jobs.pool_actions and answer JSON.
+jobs.operators.pool_actions and answer JSON.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import dashboard, pool_actions
 from jobs.core.errors import ServiceError
 from jobs.core.models import Server
+from jobs.operators import dashboard, pool_actions
 
 
 def staff_or_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

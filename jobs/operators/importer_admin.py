@@ -3,7 +3,7 @@
 Node definitions: the operator picks a server; its /object_info is fetched live (types,
 bounds, choices and the class check). When it does not answer, the classes it reported
 last (Server.node_classes, filled by the relay) are used for the class check, and the
-built-in table (jobs.importer_rules) for bounds. With no server chosen, only the table.
+built-in table (jobs.operators.importer_rules) for bounds. With no server chosen, only the table.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import formset_factory
 
-from jobs import importer, pool_actions
 from jobs.core.models import Server, Workflow
 from jobs.core.workflows import PARAM_TYPES
+from jobs.operators import importer, pool_actions
 
 
 @dataclass

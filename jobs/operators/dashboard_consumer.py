@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from jobs import dashboard
+from jobs.operators import dashboard
 
 INTERVAL = 1.0
 RECHECK_EVERY = 10  # snapshots between two staff checks

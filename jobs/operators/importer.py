@@ -3,7 +3,7 @@
 Plain functions, no Django: `analyze` parses and validates the file, then proposes the
 parameters a user would set (the image, the positive and negative prompt, the seed, steps,
 sizes…), typed and bounded from a server's /object_info when one is given, else from the
-built-in table in `jobs.importer_rules`. The format and its traps are described in the
+built-in table in `jobs.operators.importer_rules`. The format and its traps are described in the
 tests/fixtures/comfyui/workflows/README.md; every file there is a test case.
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.core.workflows import PARAM_TYPES, SEED_MAX, ParamError, clean_value
-from jobs.importer_rules import (
+from jobs.operators.importer_rules import (
     CONDITIONING_SINKS,
     LABELS,
     NEUTRAL_VALUES,

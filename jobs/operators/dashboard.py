@@ -1,6 +1,6 @@
 """The pool dashboard's data: one snapshot of servers, tabs and recent jobs, read from the DB.
 
-The staff socket (jobs.dashboard_consumer) sends a fresh snapshot every second and right
+The staff socket (jobs.operators.dashboard_consumer) sends a fresh snapshot every second and right
 after an operator's action (`notify`), so the page never has to merge partial updates:
 simple, and correct after any lost message.
 """
