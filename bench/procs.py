@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from jobs.simulators import free_port
+from jobs.management.simulators import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

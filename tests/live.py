@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from jobs.simulators import free_port, start_simulator
+from jobs.management.simulators import free_port, start_simulator
 from tests.paths import REPO
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from jobs.simulators import free_port
+from jobs.management.simulators import free_port
 
 
 def _binary(pattern: str, hint: str) -> str:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs.core import events
 from jobs.core.models import Server, Tab
-from jobs.simulators import free_port
+from jobs.management.simulators import free_port
 from tests.factories import make_server, make_tab
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from jobs.core.models import Workflow
+from jobs.management.simulators import free_port
 from jobs.operators import importer
 from jobs.operators.importer_admin import param_to_initial
-from jobs.simulators import free_port
 from tests.factories import make_server
 from tests.paths import WORKFLOWS
 

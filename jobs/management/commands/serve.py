@@ -79,7 +79,7 @@ class Command(BaseCommand):
         ).run()
 
     def _start_simulators(self, count: int, delay: float, register_named) -> None:
-        from jobs.simulators import free_port, start_simulator
+        from jobs.management.simulators import free_port, start_simulator
 
         processes = []
         for number in range(1, count + 1):
