@@ -7,6 +7,7 @@ repeated message for an old attempt, or a second relay, can never move a job twi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,7 +151,11 @@ def bound_tickets(server_ids: list[int]) -> list[Ticket]:
     jobs = Job.objects.filter(status=JobStatus.PENDING, server_id__in=server_ids).select_related(
         "workflow", "server"
     )
-    return [_ticket(job, job.attempt, job.server) for job in jobs.order_by("created_at")[:500]]
+    tickets = []
+    for job in jobs.order_by("created_at")[:500]:
+        assert job.server is not None  # filtered on server_id__in
+        tickets.append(_ticket(job, job.attempt, job.server))
+    return tickets
 
 
 def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
@@ -228,7 +233,7 @@ def finish(
     attempt: int,
     status: str,
     *,
-    outputs: list[StoredOutput] = (),  # type: ignore[assignment]
+    outputs: Sequence[StoredOutput] = (),
     error: dict[str, Any] | None = None,
 ) -> list[Event]:
     """End an attempt and its job, once (SPEC §2.6), then release the tab's lock if idle.

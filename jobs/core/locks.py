@@ -102,8 +102,9 @@ def acquire(
     """
     with transaction.atomic():
         tab = Tab.objects.select_for_update().get(id=tab_id)
-        if tab.server_id is not None:
-            return _server(tab.server_id), None
+        locked_id = tab.server_id
+        if locked_id is not None:
+            return _server(locked_id), None
         choice = pick_server(server_loads() if loads is None else loads, required)
         if choice is None:
             raise NoServerAvailable("No ComfyUI server can take this job right now.")
@@ -114,6 +115,7 @@ def acquire(
         )
         if not won:
             tab.refresh_from_db()
+            assert tab.server_id is not None  # the update found the tab locked already
             return _server(tab.server_id), None
         return _server(choice.id), bump_seq(tab_id)
 

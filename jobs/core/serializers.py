@@ -33,7 +33,7 @@ def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any
         tab_id=job.tab_id,
         workflow=job.workflow.slug,
         status=job.status,
-        server=job.server.name if job.server_id else None,
+        server=job.server.name if job.server is not None else None,
         attempt=job.attempt,
         params=job.params,
         error=job.error,
@@ -117,6 +117,6 @@ def jobs_queryset():
 
 
 def lock_dict(tab: Tab) -> dict[str, Any] | None:
-    if tab.server_id is None:
+    if tab.server is None:
         return None
     return {"server": tab.server.name, "since": _iso(tab.locked_at)}

@@ -8,7 +8,7 @@ simple, and correct after any lost message.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -17,6 +17,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,16 @@ def _devices(stats: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _server(server: Server, running: list[dict[str, Any]], tabs: list[str]) -> dict[str, Any]:
+class ServerCounts(TypedDict):
+    """What snapshot() annotates on each server."""
+
+    active: int
+    queued: int
+
+
+def _server(
+    server: WithAnnotations[Server, ServerCounts], running: list[dict[str, Any]], tabs: list[str]
+) -> dict[str, Any]:
     return {
         "id": server.id,
         "name": server.name,
@@ -74,7 +86,7 @@ def _job(job: Job) -> dict[str, Any]:
         "id": str(job.id),
         "workflow": job.workflow.slug,
         "status": job.status,
-        "server": job.server.name if job.server_id else None,
+        "server": job.server.name if job.server is not None else None,
         "tab": str(job.tab_id),
         "session": job.session_key[:8],
         "attempt": job.attempt,
@@ -98,6 +110,7 @@ def snapshot() -> dict[str, Any]:
         for job in Job.objects.filter(status=JobStatus.RUNNING, server__isnull=False).select_related(
             "workflow"
         ):
+            assert job.server_id is not None  # filtered on server__isnull=False
             running.setdefault(job.server_id, []).append(
                 {"id": str(job.id), "workflow": job.workflow.slug, "tab": str(job.tab_id)}
             )
@@ -119,7 +132,7 @@ def snapshot() -> dict[str, Any]:
                 {
                     "id": str(tab.id),
                     "session": tab.session_key[:8],
-                    "server": tab.server.name if tab.server_id else None,
+                    "server": tab.server.name if tab.server is not None else None,
                     "locked_at": _iso(tab.locked_at),
                     "active_jobs": tab.active,
                     "connected": tab.connected,

@@ -386,7 +386,7 @@ def analyze(
         analysis.missing = missing_classes(graph, server_classes)
         if analysis.missing:
             analysis.warnings.append(f"Server {server_name or '?'} lacks: {', '.join(analysis.missing)}")
-    texts = {}
+    texts: dict[tuple[str, Any], str] = {}  # (name without its suffix, default text) -> first name
     for proposal in analysis.proposals:
         if proposal.class_type == "CLIPTextEncode" and proposal.include:
             key = (proposal.param["name"].rstrip("_0123456789"), proposal.param.get("default"))

@@ -72,7 +72,8 @@ class UploadForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         upload = data.get("file")
         if upload:
             if upload.size > importer.MAX_BYTES:
@@ -126,7 +127,8 @@ class ParamForm(forms.Form):
     where = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("include") and data.get("type"):
             try:
                 data["param"] = form_to_param(data)

@@ -109,7 +109,9 @@ def describe_devices(stats: dict[str, Any]) -> list[str]:
 
 
 def summarize_stats(stats: dict[str, Any]) -> str:
-    system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
+    system = stats.get("system")
+    if not isinstance(system, dict):
+        system = {}
     version = system.get("comfyui_version") or "unknown version"
     devices = describe_devices(stats) or ["no devices reported"]
     return f"ComfyUI {version}; " + "; ".join(devices)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,8 @@ def set_server_health(
     not (on SQLite it takes the one write lock every process shares), so the row is read
     first and only the fields that differ are written.
     """
-    current = (
+    # Read as a plain mapping: the fields compared below are named by `wanted`'s keys.
+    current: Mapping[str, Any] | None = (
         Server.objects.filter(id=server_id)
         .values("status", "last_error", "queue_remaining", "offline_since", "last_seen")
         .first()

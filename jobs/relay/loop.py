@@ -238,7 +238,7 @@ class Relay:
                 with contextlib.suppress(ValueError):
                     self._spawn(self.cancel(uuid.UUID(str(message.get("job")))))
             elif reason == "refresh":
-                watcher = self.watchers.get(message.get("server"))  # type: ignore[arg-type]
+                watcher = self.watchers.get(message.get("server"))
                 if watcher is not None:
                     self._spawn(watcher.refresh_info())
             self._wake.set()

@@ -109,6 +109,8 @@ def node_titles(graph: dict[str, Any]) -> dict[str, str]:
     titles = {}
     for node_id, node in graph.items():
         if isinstance(node, dict):
-            meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
+            meta = node.get("_meta")
+            if not isinstance(meta, dict):
+                meta = {}
             titles[str(node_id)] = str(meta.get("title") or node.get("class_type") or node_id)
     return titles

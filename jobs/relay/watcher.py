@@ -291,9 +291,11 @@ class ServerWatcher:
             self._preview(event)
             return
         pid = event.prompt_id
-        tracked = self.tracked.get(pid) if pid else None
+        if not pid:
+            return  # a frame without prompt_id
+        tracked = self.tracked.get(pid)
         if tracked is None:
-            return  # not ours: another client's prompt, or a frame without prompt_id
+            return  # not ours: another client's prompt
         change = tracked.apply(event)
         if change == "start":
             self._forget_position(pid)

@@ -58,7 +58,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
     _last_heartbeat = 0.0
 
     @property
-    def channel_layer_alias(self) -> str:  # type: ignore[override]
+    def channel_layer_alias(self) -> str:
         """No layer channel when events are delivered in process (jobs.core.delivery)."""
         return delivery.NO_LAYER if delivery.in_process() else "default"
 

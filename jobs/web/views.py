@@ -65,7 +65,9 @@ def _start_session(request: HttpRequest) -> str:
     if not request.session.session_key:
         request.session["started"] = True
         request.session.save()
-    return request.session.session_key
+    session_key = request.session.session_key
+    assert session_key is not None  # save() created the session if there was none
+    return session_key
 
 
 @require_GET
