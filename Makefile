@@ -29,6 +29,7 @@ run: migrate translations
 test: install translations
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run >/dev/null
 	$(BIN)/pytest -n auto --dist loadgroup $(PYTEST_ARGS)
 
