@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migrate translations clean
+.PHONY: run test lint bench soak install migrate translations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: install translations
 # The benchmark of issue 7: starts its own processes, prints a table, writes bench-results.json.
 bench: install translations
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A long chaos run (tests/faults/chaos.py): three simulators and one web process under random
+# faults. SOAK_ARGS: --minutes (30), --fault-rate (faults per minute, 6), --seed (random).
+soak: install
+	$(BIN)/python -m tests.faults.chaos $(SOAK_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
