@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 
 from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
 from PIL import Image
 
-from jobs.core.models import Server, Tab, Upload
+from jobs.core.models import RelayLease, Server, ServerStatus, Tab, Upload
 from jobs.core.uploads import accept_upload
 
 
@@ -34,10 +36,26 @@ def make_upload(session_key: str, **kwargs) -> Upload:
     return accept_upload(session_key, png_bytes(**kwargs), "input.png")
 
 
-def make_server(name: str = "gpu1", url: str | None = None, **fields) -> Server:
-    """A server with room for many prompts unless a test sets `max_queued` (fair sharing)."""
+# The lease holder of the servers made here: a relay that vouches for their status.
+TEST_HOLDER = "test-relay:0:factory"
+
+
+def make_server(name: str = "gpu1", url: str | None = None, *, watched: bool = True, **fields) -> Server:
+    """A server with room for many prompts unless a test sets `max_queued` (fair sharing).
+
+    `watched`: online, as a relay holding its lease reported it (jobs.pool.trust), so that it
+    takes work with no relay running. A test that runs a real relay passes False: the relay
+    then claims the lease and reports what it sees.
+    """
     fields.setdefault("max_queued", 100)
-    return Server.objects.create(name=name, url=url or f"http://{name}.invalid:8188", **fields)
+    if watched:
+        fields.setdefault("status", ServerStatus.ONLINE)
+        fields.setdefault("status_by", TEST_HOLDER)
+    server = Server.objects.create(name=name, url=url or f"http://{name}.invalid:8188", **fields)
+    if watched:
+        expires = timezone.now() + timedelta(days=1)
+        RelayLease.objects.create(server=server, holder=TEST_HOLDER, expires_at=expires)
+    return server
 
 
 def make_tab(session_key: str) -> Tab:

@@ -113,9 +113,19 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def live_app(
-    data_dir: Path, *, simulators: int = 2, sim_delay: float = 0.0, env: dict | None = None
+    data_dir: Path,
+    *,
+    simulators: int = 2,
+    sim_delay: float = 0.0,
+    env: dict | None = None,
+    extra_servers: tuple[str, ...] = (),
+    seed: str = "",
 ) -> Iterator[LiveApp]:
-    """Start `simulators` simulator processes and `manage.py serve` pointed at them."""
+    """Start `simulators` simulator processes and `manage.py serve` pointed at them.
+
+    `extra_servers` are more COMFYUI_SERVERS URLs (dead ones, say); `seed` is Python run with
+    `manage.py shell -c` on the migrated database before ComfyWeb starts (an earlier run's rows).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     sims: list[tuple[str, subprocess.Popen]] = []
     app_process = None
@@ -128,7 +138,7 @@ def live_app(
         environment = {
             **os.environ,
             "COMFYWEB_DATA_DIR": str(data_dir),
-            "COMFYUI_SERVERS": ",".join(url for url, _ in sims),
+            "COMFYUI_SERVERS": ",".join([*(url for url, _ in sims), *extra_servers]),
             "COMFYWEB_RELAY_POLL": "0.2",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
@@ -138,6 +148,8 @@ def live_app(
         subprocess.run(
             [python, "manage.py", "migrate", "--noinput", "-v0"], cwd=REPO, env=environment, check=True
         )
+        if seed:
+            subprocess.run([python, "manage.py", "shell", "-c", seed], cwd=REPO, env=environment, check=True)
         log = data_dir / "serve.log"
         with log.open("w") as out:
             app_process = subprocess.Popen(

@@ -32,7 +32,7 @@ from jobs.core.models import (
     Upload,
 )
 from jobs.core.serializers import lock_dict
-from jobs.pool.balancer import capable_anywhere
+from jobs.pool.balancer import ServerLoad, capable_anywhere
 from jobs.pool.dispatch import Waiting
 
 
@@ -66,12 +66,20 @@ def _fail_now(job: Job, code: str, message: str) -> list[Event]:
 
 
 class WaitForRoom(Exception):
-    """The job waits in ComfyWeb: its tab's server (`server_id`) has no room in its queue, or
-    (`server_id` None) no server may take a new lock now."""
+    """The job waits in ComfyWeb: its tab's server (`server_id`) has no room in its queue or
+    is unreachable, or (`server_id` None) no server may take a new lock now; `reachable` is
+    False when that is because no server is reachable at all."""
 
-    def __init__(self, server_id: int | None) -> None:
+    def __init__(self, server_id: int | None, *, reachable: bool = True) -> None:
         super().__init__(server_id)
         self.server_id = server_id
+        self.reachable = reachable
+
+
+def _usable(load: ServerLoad | None) -> bool:
+    """The tab's server can run its next job: enabled (loads list only enabled servers) and
+    reachable by fresh evidence (jobs.pool.trust)."""
+    return load is not None and load.online
 
 
 def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
@@ -98,7 +106,16 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
                 job, "no_capable_server", f"No server in the pool has the nodes {', '.join(sorted(missing))}."
             )
             return None, found + ([] if not found else release_events(job.tab_id))
-        locked = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
+        locked: int | None = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
+        if locked is not None and not _usable(loads.get(locked)):
+            # Nothing of the tab on its server: the lock moves now (SPEC §2 invariant 1 holds,
+            # there is nothing to keep together). Else it waits for the server to come back,
+            # or for failover after COMFYWEB_FAILOVER_AFTER.
+            lock_seq = locks.release_from(job.tab_id, locked)
+            if lock_seq is None:
+                raise WaitForRoom(locked)
+            found.append(events.lock_updated(job.tab_id, None, lock_seq))
+            locked = None
         if locked is not None:
             load = loads.get(locked)
             if load is not None and load.missing(required):
@@ -111,7 +128,8 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
         try:
             server, lock_seq = locks.acquire(job.tab_id, required, list(loads.values()))
         except locks.NoServerAvailable:
-            raise WaitForRoom(None) from None
+            reachable = any(load.online for load in loads.values())
+            raise WaitForRoom(None, reachable=reachable) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
         won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
@@ -268,6 +286,29 @@ def finish(
         found = [job_event(job_id)]
     progress.forget(job_id)
     return found + release_events(found[0][1]["job"]["tab"])
+
+
+def unbind(job_id: Any, attempt: int) -> list[Event]:
+    """A dispatch that never reached the server (refused, reset, a 5xx before POST /prompt):
+    nothing ran, so it was no attempt. The job goes back to pending with its attempt count
+    as before and no Attempt row, and a tab none of whose jobs are on that server any more
+    loses its lock at once, to be placed on a live server.
+    """
+    with transaction.atomic():
+        job = Job.objects.filter(id=job_id, attempt=attempt, status=JobStatus.PENDING).first()
+        if job is None or job.server_id is None:
+            return []
+        server_id = job.server_id
+        # Race: the job was cancelled, failed over or finished meanwhile; then it is not ours.
+        moved = Job.objects.filter(id=job_id, attempt=attempt, status=JobStatus.PENDING, server_id=server_id)
+        if not moved.update(server=None, attempt=attempt - 1):
+            return []
+        Attempt.objects.filter(job_id=job_id, number=attempt).delete()
+        found = [job_event(job_id)]
+        lock_seq = locks.release_from(job.tab_id, server_id)
+        if lock_seq is not None:
+            found.append(events.lock_updated(job.tab_id, None, lock_seq))
+        return found
 
 
 def back_to_pending(job_id: Any, attempt: int, reason: str) -> list[Event]:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, OuterRef, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from jobs.core import servers
 from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import ServerLoad, pick_server
 
@@ -52,22 +54,29 @@ def server_loads() -> list[ServerLoad]:
     """
     # The node list is read as its JSON text and decoded once per distinct text (a real
     # ComfyUI lists hundreds of classes; this runs for every dispatch).
-    servers = list(
-        Server.objects.select_for_update()
+    # With the server's lease beside it, to tell a fresh status from one left by an earlier
+    # process (jobs.pool.trust); only the server rows are locked (the lease may be absent).
+    rows = list(
+        Server.objects.select_for_update(of=("self",))
         .filter(enabled=True)
         .order_by("id")
         .defer("system_stats", "node_classes")
         .annotate(classes_text=Cast("node_classes", TextField()))
+        .annotate(**servers.LEASE)
     )
+    now = timezone.now()
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
     outstanding = dict(
-        Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in servers])
+        Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
         .values("server_id")
         .annotate(count=Count("id"))
         .values_list("server_id", "count")
     )
-    return [load_of(s, outstanding.get(s.id, 0), _classes(s.classes_text)) for s in servers]
+    return [
+        load_of(s, outstanding.get(s.id, 0), _classes(s.classes_text), servers.status_now(s, now))
+        for s in rows
+    ]
 
 
 @functools.lru_cache(maxsize=256)
@@ -76,14 +85,14 @@ def _classes(text: str | None) -> frozenset[str] | None:
     return frozenset(found) if isinstance(found, list) else None
 
 
-def load_of(server: Server, outstanding: int, classes: frozenset[str] | None) -> ServerLoad:
+def load_of(server: Server, outstanding: int, classes: frozenset[str] | None, status: str) -> ServerLoad:
     return ServerLoad(
         id=server.id,
         name=server.name,
         outstanding=outstanding,
         queue_remaining=server.queue_remaining,
         weight=server.weight,
-        online=server.status != ServerStatus.OFFLINE,
+        online=status == ServerStatus.ONLINE,
         enabled=server.enabled,
         draining=server.draining,
         max_concurrent=server.max_concurrent,
@@ -142,4 +151,20 @@ def release_if_idle(tab_id) -> int | None:
             .exclude(Exists(active))
             .update(server=None, locked_at=None)
         )
+        return bump_seq(tab_id) if released else None
+
+
+def release_from(tab_id: Any, server_id: int) -> int | None:
+    """Release the tab's lock on `server_id` if none of the tab's active jobs is on it (bound,
+    queued or running); returns the new seq when released.
+
+    Its pending jobs that are not bound stay pending and take a new lock when dispatched.
+    Race: a sibling bound to the server at this moment. The filter requires, at the moment of
+    the update, that no active job of the tab is on the server, so a job the server may have
+    accepted always keeps the tab there.
+    """
+    with transaction.atomic():
+        on_server = Job.objects.filter(tab=OuterRef("pk"), server_id=server_id, status__in=ACTIVE_STATUSES)
+        tab = Tab.objects.filter(id=tab_id, server_id=server_id).exclude(Exists(on_server))
+        released = tab.update(server=None, locked_at=None)
         return bump_seq(tab_id) if released else None

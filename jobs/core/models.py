@@ -39,8 +39,17 @@ class Server(models.Model):
     # only to the prompt's client_id).
     client_id = models.CharField(max_length=64, default="", blank=True)
     status = models.CharField(max_length=16, choices=ServerStatus.choices, default=ServerStatus.UNKNOWN)
+    # The lease holder (one relay process) that wrote `status`: the status is evidence only
+    # while that holder still holds the server's lease (jobs.pool.trust.effective_status).
+    status_by = models.CharField(max_length=100, blank=True, default="")
     last_seen = models.DateTimeField(null=True, blank=True)
     offline_since = models.DateTimeField(null=True, blank=True)
+    # Times it failed after being trusted online: a flapping server shows here.
+    flaps = models.PositiveIntegerField(default=0)
+    last_flap_at = models.DateTimeField(null=True, blank=True)
+    # One of the simulators `make run` starts when COMFYUI_SERVERS is unset: disabled on a run
+    # that does not start it, instead of lingering in the pool.
+    builtin = models.BooleanField(default=False)
     last_error = models.TextField(blank=True, default="")
     queue_remaining = models.IntegerField(default=0)
     # What the server is: from /system_stats and /object_info, refreshed on every connect.

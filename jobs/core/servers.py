@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 
 from jobs.core.models import Server
+from jobs.pool.trust import effective_status
+
+# Annotations that bring a server's lease beside it, for `status_now`.
+LEASE = {"lease_holder": F("lease__holder"), "lease_expires": F("lease__expires_at")}
 
 HOST_RE = re.compile(r"^[A-Za-z0-9._-]+$|^\[[0-9A-Fa-f:.]+\]$")
 
@@ -65,5 +72,25 @@ def register_servers(urls: list[str]) -> list[Server]:
 def register_named(name: str, url: str) -> Server:
     """A built-in simulator: keeps its name across runs while its port may change."""
     Server.objects.filter(url=url).exclude(name=name).delete()
-    server, _ = Server.objects.update_or_create(name=name, defaults={"url": url, "enabled": True})
+    server, _ = Server.objects.update_or_create(
+        name=name, defaults={"url": url, "enabled": True, "builtin": True}
+    )
     return server
+
+
+def retire_builtin(running: list[str]) -> int:
+    """Disable the built-in simulators of earlier runs that this run did not start.
+
+    Their rows remember a port nothing listens on any more (or, worse, one another program
+    took); left enabled they would take tabs. A run with COMFYUI_SERVERS starts none, so all
+    of them go. Returns how many were disabled.
+    """
+    return Server.objects.filter(builtin=True, enabled=True).exclude(name__in=running).update(enabled=False)
+
+
+def status_now(server: Server, now: datetime | None = None) -> str:
+    """The server's status if the relay holding its lease wrote it, else unknown
+    (jobs.pool.trust). Needs the `LEASE` annotations on the server."""
+    holder: str | None = getattr(server, "lease_holder", None)
+    expires: datetime | None = getattr(server, "lease_expires", None)
+    return effective_status(server.status, server.status_by, holder, expires, now or timezone.now())

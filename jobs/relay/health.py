@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from jobs.core.builtin_workflows import DEMO_NODE, install_demos
@@ -18,7 +19,13 @@ SEEN_EVERY = timedelta(seconds=30)
 
 
 def set_server_health(
-    server_id: int, *, online: bool, error: str = "", queue_remaining: int | None = None
+    server_id: int,
+    *,
+    online: bool,
+    error: str = "",
+    queue_remaining: int | None = None,
+    holder: str = "",
+    flap: bool = False,
 ) -> None:
     """Record what the watcher saw, writing the row only when something changed.
 
@@ -26,22 +33,28 @@ def set_server_health(
     and nearly every call reports what the row already says. A read is cheap; a write is
     not (on SQLite it takes the one write lock every process shares), so the row is read
     first and only the fields that differ are written.
+
+    `holder` is the lease holder reporting (jobs.pool.trust: a status is evidence only while
+    its writer holds the lease); what an earlier holder wrote, `offline_since` included, is no
+    evidence, so a new holder's first report replaces it. `flap`: the server failed after
+    being trusted online, counted for operators.
     """
     # Read as a plain mapping: the fields compared below are named by `wanted`'s keys.
     current: Mapping[str, Any] | None = (
         Server.objects.filter(id=server_id)
-        .values("status", "last_error", "queue_remaining", "offline_since", "last_seen")
+        .values("status", "status_by", "last_error", "queue_remaining", "offline_since", "last_seen")
         .first()
     )
     if current is None:
         return
     now = timezone.now()
-    wanted: dict[str, Any]
+    inherited = current["status_by"] != holder
+    wanted: dict[str, Any] = {"status_by": holder}
     if online:
-        wanted = {"status": ServerStatus.ONLINE, "last_error": "", "offline_since": None}
+        wanted |= {"status": ServerStatus.ONLINE, "last_error": "", "offline_since": None}
     else:
-        wanted = {"status": ServerStatus.OFFLINE, "last_error": error[:2000]}
-        if current["offline_since"] is None:  # when it went away, not when we last noticed
+        wanted |= {"status": ServerStatus.OFFLINE, "last_error": error[:2000]}
+        if current["offline_since"] is None or inherited:  # when it went away, not when we noticed
             wanted["offline_since"] = now
     if queue_remaining is not None:
         wanted["queue_remaining"] = queue_remaining
@@ -49,6 +62,8 @@ def set_server_health(
     seen = current["last_seen"]
     if online and (changes or seen is None or now - seen >= SEEN_EVERY):
         changes["last_seen"] = now
+    if flap:
+        changes |= {"flaps": F("flaps") + 1, "last_flap_at": now}
     if changes:
         Server.objects.filter(id=server_id).update(**changes)
 

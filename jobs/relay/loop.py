@@ -139,6 +139,7 @@ class Relay:
                 f"{client_id}-{self.relay_id}"[:120],
                 version=version,
                 on_free=self._wake.set,
+                holder=self.holder,
             )
             watcher.start()
             self.watchers[server_id] = watcher

@@ -34,6 +34,7 @@ from jobs.comfy import messages as m
 from jobs.core import attempts, events, instruments, progress
 from jobs.core.models import JobStatus
 from jobs.core.workflows import build_prompt, image_params
+from jobs.pool.trust import Trust
 from jobs.relay import completion, health, reconcile
 from jobs.relay.interrupts import supports_targeted_interrupt
 from jobs.relay.tracking import Tracked, node_titles
@@ -58,6 +59,7 @@ class ServerWatcher:
         version: str = "",
         client: ComfyClient | None = None,
         on_free: Callable[[], None] = lambda: None,
+        holder: str = "",
     ):
         self.server_id = server_id
         self.name = name
@@ -72,9 +74,12 @@ class ServerWatcher:
         self.queue_remaining = 0
         self.version = version  # refreshed on every connect; decides how to interrupt
         self.on_free = on_free  # a slot in the server's queue freed up: dispatch now
+        self.holder = holder  # this relay's lease holder: it vouches for the status written
+        self.trust = Trust()
         self._task: asyncio.Task[None] | None = None
         self._completing: set[str] = set()
         self._submitting: set[str] = set()
+        self._ambiguous: set[str] = set()  # prompts whose POST /prompt got no answer
         self._background: set[asyncio.Task[Any]] = set()
         self._last_preview_prompt: str | None = None
         self._positions: dict[str, int] = {}
@@ -109,7 +114,7 @@ class ServerWatcher:
                 async with ComfySocket(self.client.ws_url(self.client_id)) as sock:
                     delay = 0.5
                     self.connected.set()
-                    await db(health.set_server_health)(self.server_id, online=True)
+                    await self.answered()
                     self._spawn(self.refresh_info())
                     self._spawn(self._guarded(reconcile.reconcile(self), "reconcile"))
                     probe = asyncio.create_task(self._probe(sock))
@@ -124,12 +129,36 @@ class ServerWatcher:
             except (ComfyError, OSError) as error:
                 self.connected.clear()
                 log.info("server %s unreachable: %s", self.name, error)
-                await db(health.set_server_health)(self.server_id, online=False, error=str(error))
+                await self.unreachable(str(error))
             except Exception:
                 self.connected.clear()
                 log.exception("watcher of %s failed; restarting", self.name)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, MAX_BACKOFF)
+
+    async def answered(self, queue_remaining: int | None = None) -> None:
+        """The server answered: online once it is trusted (jobs.pool.trust), and dispatch
+        may use it at once; until then it stays offline, `offline_since` kept."""
+        if self.trust.answered():
+            await db(health.set_server_health)(
+                self.server_id, online=True, queue_remaining=queue_remaining, holder=self.holder
+            )
+            self.on_free()
+        else:
+            streak = f"{self.trust.streak} of {self.trust.good_in_a_row}"
+            await db(health.set_server_health)(
+                self.server_id,
+                online=False,
+                error=f"Answering again after a failure ({streak} answers in a row before it takes work).",
+                holder=self.holder,
+            )
+
+    async def unreachable(self, error: str) -> None:
+        """The server failed: offline at once, counted as a flap if it was trusted."""
+        flap = self.trust.failed()
+        await db(health.set_server_health)(
+            self.server_id, online=False, error=error, holder=self.holder, flap=flap
+        )
 
     async def refresh_info(self) -> None:
         """What the server is: version and devices (/system_stats), node classes (/object_info)."""
@@ -159,9 +188,7 @@ class ServerWatcher:
                 continue
             failures = 0
             self.queue_remaining = len(queue.running) + len(queue.pending)
-            await db(health.set_server_health)(
-                self.server_id, online=True, queue_remaining=self.queue_remaining
-            )
+            await self.answered(self.queue_remaining)
             await self._publish_positions(queue)
             await self._guarded(reconcile.sweep(self, queue), "sweep")
 
@@ -195,6 +222,10 @@ class ServerWatcher:
             self._submitting.discard(pid)
 
     async def _submit(self, ticket: attempts.Ticket, pid: str) -> None:
+        # A POST /prompt of this attempt may have reached the server: find out first, so that
+        # the job is never queued twice nor placed elsewhere while it runs here.
+        if pid in self._ambiguous and not await self._settle_ambiguous(ticket, pid):
+            return
         try:
             names = {}
             for param, upload_id in image_params(ticket.params_spec, ticket.values).items():
@@ -204,26 +235,40 @@ class ServerWatcher:
                 sent = await self.client.upload_image(data, f"comfyweb-{upload.sha256[:24]}.{extension}")
                 names[param] = sent.load_image_value
             prompt = build_prompt(ticket.graph, ticket.params_spec, ticket.values, names)
+        except ComfyUnavailable as error:
+            # Refused, reset, timed out or a 5xx before POST /prompt: nothing ran. Not an
+            # attempt; the server is marked unreachable now, not at its next probe.
+            self.tracked.pop(pid, None)
+            await self.unreachable(str(error))
+            await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt))
+            self.on_free()
+            return
+        except (ComfyError, ValueError, OSError) as error:
+            await self._dispatch_failed(ticket, pid, error)
+            return
+        try:
             queued = await self.client.queue_prompt(prompt, prompt_id=pid, client_id=self.client_id)
         except PromptRejected as error:
             self.tracked.pop(pid, None)
             await self._finish(ticket, JobStatus.FAILED, error=self._public(_rejection(error)))
             return
         except ComfyUnavailable as error:
-            self.tracked.pop(pid, None)
-            await db(health.set_server_health)(self.server_id, online=False, error=str(error))
-            await events.publish(
-                await db(attempts.back_to_pending)(ticket.job_id, ticket.attempt, str(error))
-            )
+            if error.status is not None:
+                self.tracked.pop(pid, None)
+                # The server answered 5xx to the prompt itself: the graph may be what crashes
+                # it, so this counts as an attempt and says nothing of the server's health
+                # (one poison job must not knock the pool out server by server).
+                await db(health.note_error)(self.server_id, str(error))
+                reason = self._public({"message": f"The server {self.name} failed on the job: {error}"})
+                found = await db(attempts.back_to_pending)(ticket.job_id, ticket.attempt, reason["message"])
+                await events.publish(found)
+                return
+            # No answer: the prompt may or may not be queued. Settle it before anything else.
+            self._ambiguous.add(pid)
+            await self._settle_ambiguous(ticket, pid, error=error)
             return
         except (ComfyError, ValueError, OSError) as error:
-            self.tracked.pop(pid, None)
-            await db(health.note_error)(self.server_id, str(error))
-            message = f"The server {self.name} refused the job ({type(error).__name__})."
-            if isinstance(error, ComfyHTTPError):
-                message = f"The server {self.name} answered HTTP {error.status} to the job."
-            failure = {"code": "dispatch_failed", "message": message, "node": None}
-            await self._finish(ticket, JobStatus.FAILED, error=failure)
+            await self._dispatch_failed(ticket, pid, error)
             return
         if queued.node_errors:
             # PROTOCOL.md §1: a 200 that still carries node_errors runs only part of the graph.
@@ -241,6 +286,51 @@ class ServerWatcher:
         await events.publish(found)
         if cancel:
             await self.cancel(ticket.job_id)
+
+    async def _settle_ambiguous(
+        self, ticket: attempts.Ticket, pid: str, error: ComfyError | None = None
+    ) -> bool:
+        """After a POST /prompt with no answer: is the prompt on the server?
+
+        Found queued, running or finished: the attempt goes on here (True is never returned
+        then: there is nothing left to submit). Not found on a server that answers: nothing
+        ran, so it was no attempt and the job is placed again (True when the caller should
+        submit now). No answer at all: the server is unreachable, and the job stays bound to
+        it until it answers or its tab fails over (False).
+        """
+        try:
+            queue = await self.client.get_queue()
+            entry = None if pid in queue else await self.client.get_history(pid)
+        except ComfyError as lookup_error:
+            self.tracked.pop(pid, None)  # untracked, so that the relay's bound pass tries again
+            await self.unreachable(str(error or lookup_error))
+            return False
+        self._ambiguous.discard(pid)
+        if pid in queue or entry is not None:
+            log.info("prompt %s reached %s after all; following it there", pid, self.name)
+            found, cancel = await db(attempts.mark_queued_then_check)(ticket.job_id, ticket.attempt, None)
+            await events.publish(found)
+            if cancel:
+                await self.cancel(ticket.job_id)
+            elif entry is not None:
+                self.complete_later(pid)
+            return False
+        if error is None:
+            return True  # a resubmission: submit it now
+        self.tracked.pop(pid, None)
+        await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt))
+        self.on_free()
+        return False
+
+    async def _dispatch_failed(self, ticket: attempts.Ticket, pid: str, error: Exception) -> None:
+        """An answer that makes no sense for this job (a 4xx, a malformed answer): it fails."""
+        self.tracked.pop(pid, None)
+        await db(health.note_error)(self.server_id, str(error))
+        message = f"The server {self.name} refused the job ({type(error).__name__})."
+        if isinstance(error, ComfyHTTPError):
+            message = f"The server {self.name} answered HTTP {error.status} to the job."
+        failure = {"code": "dispatch_failed", "message": message, "node": None}
+        await self._finish(ticket, JobStatus.FAILED, error=failure)
 
     def _public(self, error: dict[str, Any]) -> dict[str, Any]:
         """A job error users may read: the server's URL is for staff only (SPEC §4)."""

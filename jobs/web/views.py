@@ -18,6 +18,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from jobs.core import heartbeat, storage
+from jobs.core import servers as servers_status
 from jobs.core.models import Output, Server, Upload, Workflow
 from jobs.web import thumbnails
 from jobs.web.api import workflow_list
@@ -215,11 +216,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
         [
             {
                 "name": s.name,
-                "status": s.status,
+                "status": servers_status.status_now(s),
                 "enabled": s.enabled,
                 "last_seen": s.last_seen.isoformat() if s.last_seen else None,
             }
-            for s in Server.objects.all()
+            for s in Server.objects.annotate(**servers_status.LEASE)
         ]
         if db_ok
         else []

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_one_relay_holds_a_server_until_its_lease_expires():
-    a, b = make_server("a"), make_server("b")
+    a, b = make_server("a", watched=False), make_server("b", watched=False)
     assert leases.claim([a.id, b.id], "relay-1", ttl=10) == {a.id, b.id}
     assert leases.claim([a.id, b.id], "relay-2", ttl=10) == set(), "held by relay-1"
     assert leases.claim([a.id], "relay-1", ttl=10) == {a.id}, "renewed"
@@ -23,7 +23,7 @@ def test_one_relay_holds_a_server_until_its_lease_expires():
 
 
 def test_release_hands_servers_over_at_once():
-    a = make_server("a")
+    a = make_server("a", watched=False)
     leases.claim([a.id], "relay-1", ttl=10)
     leases.release("relay-1")
     assert leases.claim([a.id], "relay-2", ttl=10) == {a.id}

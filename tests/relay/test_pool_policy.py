@@ -21,7 +21,7 @@ db = database_sync_to_async
 async def test_a_second_person_does_not_wait_behind_the_first_persons_twenty_jobs():
     async with running_simulator(delay=0.2) as one, running_simulator(delay=0.2) as two:
         for name, sim in (("one", one), ("two", two)):
-            await db(make_server)(name, url=sim.url, max_queued=2)
+            await db(make_server)(name, url=sim.url, max_queued=2, watched=False)
         alice, bob = await db(make_session)(), await db(make_session)()
         colours = [(n * 11 % 256, n * 53 % 256, 200) for n in range(22)]
         uploads = [await db(make_upload)(alice if n < 20 else bob, colour=c) for n, c in enumerate(colours)]
@@ -49,7 +49,7 @@ async def test_a_second_person_does_not_wait_behind_the_first_persons_twenty_job
 
 async def test_previews_and_node_titles_reach_the_tab():
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         session, tab = await db(make_session)(), uuid.uuid4()
         await db(tabs.claim_tab)(tab, session)
         stop, task = await run_relay()
@@ -71,7 +71,7 @@ async def test_previews_and_node_titles_reach_the_tab():
 
 async def test_server_details_are_recorded_on_connect():
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         stop, task = await run_relay()
         await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
         stop.set()

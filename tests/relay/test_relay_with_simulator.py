@@ -83,7 +83,7 @@ async def run_relay():
 
 async def test_job_succeeds_with_the_inverted_image_and_releases_the_lock():
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         session, tab = await db(make_session)(), uuid.uuid4()
         await db(tabs.claim_tab)(tab, session)
         async with TabListener(tab) as tab_events:
@@ -119,8 +119,8 @@ async def test_job_succeeds_with_the_inverted_image_and_releases_the_lock():
 
 async def test_two_tabs_spread_over_two_servers_without_cross_talk():
     async with running_simulator(delay=0.05) as one, running_simulator(delay=0.05) as two:
-        await db(make_server)("one", url=one.url)
-        await db(make_server)("two", url=two.url)
+        await db(make_server)("one", url=one.url, watched=False)
+        await db(make_server)("two", url=two.url, watched=False)
         session = await db(make_session)()
         tab_ids = [uuid.uuid4(), uuid.uuid4()]
         for tab in tab_ids:
@@ -151,7 +151,7 @@ async def test_two_tabs_spread_over_two_servers_without_cross_talk():
 
 async def test_rejected_prompt_fails_with_the_servers_message():
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         broken = {
             "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
             "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 999, "sigma": 1.0}},
@@ -177,7 +177,7 @@ async def test_rejected_prompt_fails_with_the_servers_message():
 
 async def test_a_workflow_with_a_node_no_server_has_fails_before_reaching_a_server():
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         graph = {
             "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
             "2": {"class_type": "NoSuchNode", "inputs": {"image": ["1", 0]}},
@@ -199,7 +199,7 @@ async def test_a_workflow_with_a_node_no_server_has_fails_before_reaching_a_serv
 
 async def test_cancel_running_job_leaves_the_other_tabs_job_alone():
     async with running_simulator(delay=0.4) as sim:
-        await db(make_server)("sim", url=sim.url)
+        await db(make_server)("sim", url=sim.url, watched=False)
         session = await db(make_session)()
         mine, theirs = uuid.uuid4(), uuid.uuid4()
         stop, task = await run_relay()

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
 
         from comfyweb.asgi import application
-        from jobs.core.servers import register_named, register_servers
+        from jobs.core.servers import register_named, register_servers, retire_builtin
         from jobs.relay.loop import Relay
 
         if settings.COMFYUI_SERVERS:
@@ -53,7 +53,9 @@ class Command(BaseCommand):
         count = options["simulators"]
         if count is None:
             count = 0 if settings.COMFYUI_SERVERS else 2
-        self._start_simulators(count, options["sim_delay"], register_named)
+        started = self._start_simulators(count, options["sim_delay"], register_named)
+        if retired := retire_builtin(started):
+            self.stdout.write(f"disabled {retired} built-in simulator(s) of an earlier run")
 
         run_relay = options["relay"] == "yes" or (options["relay"] == "auto" and not settings.REDIS_URL)
         tasks: list[asyncio.Task] = []
@@ -78,10 +80,12 @@ class Command(BaseCommand):
             signal_handlers=True,
         ).run()
 
-    def _start_simulators(self, count: int, delay: float, register_named) -> None:
+    def _start_simulators(self, count: int, delay: float, register_named) -> list[str]:
+        """Start `count` simulators as child processes; returns their names."""
         from jobs.management.simulators import free_port, start_simulator
 
         processes = []
+        names = []
         for number in range(1, count + 1):
             port = free_port()
             name = f"sim-{number}"
@@ -89,6 +93,7 @@ class Command(BaseCommand):
                 start_simulator(port, settings.DATA_DIR / "simulators" / name, delay=delay, name=name)
             )
             register_named(name, f"http://127.0.0.1:{port}")
+            names.append(name)
             self.stdout.write(f"started simulated ComfyUI {name} on http://127.0.0.1:{port}")
 
         def stop() -> None:
@@ -101,6 +106,7 @@ class Command(BaseCommand):
                     process.kill()
 
         atexit.register(stop)
+        return names
 
 
 def _check_port_free(host: str, port: int) -> None:
