@@ -152,6 +152,8 @@ COMFYWEB_MAX_ACTIVE_PER_SESSION = env_int("COMFYWEB_MAX_ACTIVE_PER_SESSION", 32,
 COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
 COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
 COMFYWEB_MAX_ATTEMPTS = env_int("COMFYWEB_MAX_ATTEMPTS", 3, minimum=1)
+# Seconds a job may wait while no server is reachable before it fails (0: it waits for ever).
+COMFYWEB_FAIL_WAITING_AFTER = env_float("COMFYWEB_FAIL_WAITING_AFTER", 0.0)
 COMFYWEB_METRICS_TOKEN = env_str("COMFYWEB_METRICS_TOKEN", "")
 # How often the relay looks for pending jobs and checks on servers, in seconds.
 COMFYWEB_RELAY_POLL = env_float("COMFYWEB_RELAY_POLL", 1.0)

@@ -288,6 +288,23 @@ def finish(
     return found + release_events(found[0][1]["job"]["tab"])
 
 
+def fail_stranded(job_ids: Sequence[uuid.UUID], waited: float) -> list[Event]:
+    """Fail jobs that waited `waited` seconds while no server was reachable
+    (COMFYWEB_FAIL_WAITING_AFTER), with a message a person can act on. Only jobs still
+    pending and on no server: one bound meanwhile has found a server after all."""
+    seconds = round(waited)
+    minutes = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} second{'s' * (seconds != 1)}"
+    message = (
+        f"No ComfyUI server was reachable for {minutes}, so the job did not run. "
+        "Run it again later, or ask an operator to check the pool."
+    )
+    found: list[Event] = []
+    for job in Job.objects.filter(id__in=job_ids, status=JobStatus.PENDING, server__isnull=True):
+        failed = _fail_now(job, "no_server", message)
+        found += failed + (release_events(job.tab_id) if failed else [])
+    return found
+
+
 def unbind(job_id: Any, attempt: int) -> list[Event]:
     """A dispatch that never reached the server (refused, reset, a 5xx before POST /prompt):
     nothing ran, so it was no attempt. The job goes back to pending with its attempt count

@@ -49,10 +49,13 @@ def job_progress(
     }
 
 
-def job_queue(tab_id: Any, job_id: Any, position: int | None) -> Event:
+def job_queue(
+    tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, str] | None = None
+) -> Event:
     """A job's place in the queue: ComfyWeb's while pending, the server's while queued.
 
-    Sent as an unnumbered `job.progress` (SPEC §5) with an extra `queue_position` key.
+    Sent as an unnumbered `job.progress` (SPEC §5) with an extra `queue_position` key, and
+    `waiting`: why a pending job cannot start (no server reachable), or null.
     """
     return tab_group(tab_id), {
         "type": "job.progress",
@@ -61,6 +64,7 @@ def job_queue(tab_id: Any, job_id: Any, position: int | None) -> Event:
         "max": 1,
         "node": None,
         "queue_position": position,
+        "waiting": waiting,
     }
 
 

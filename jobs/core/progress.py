@@ -10,6 +10,13 @@ from typing import Any
 
 _latest: dict[str, dict[str, Any]] = {}
 _queue_position: dict[str, int] = {}
+_waiting: dict[str, dict[str, str]] = {}
+
+# Why a pending job cannot start, beside its place in ComfyWeb's queue (JOB `waiting`).
+NO_SERVER = {
+    "code": "no_server",
+    "message": "No ComfyUI server is reachable right now; the job starts as soon as one is.",
+}
 
 
 def record(job_id: Any, value: float, maximum: float, node: str | None, title: str | None = None) -> None:
@@ -31,6 +38,18 @@ def queue_position(job_id: Any) -> int | None:
     return _queue_position.get(str(job_id))
 
 
+def set_waiting(job_id: Any, reason: dict[str, str] | None) -> None:
+    if reason is None:
+        _waiting.pop(str(job_id), None)
+    else:
+        _waiting[str(job_id)] = reason
+
+
+def waiting(job_id: Any) -> dict[str, str] | None:
+    return _waiting.get(str(job_id))
+
+
 def forget(job_id: Any) -> None:
     _latest.pop(str(job_id), None)
     _queue_position.pop(str(job_id), None)
+    _waiting.pop(str(job_id), None)

@@ -99,6 +99,7 @@ def _job_shape(
         "params": params,
         "progress": progress.latest(job_id) if active else None,
         "queue_position": progress.queue_position(job_id) if active else None,
+        "waiting": progress.waiting(job_id) if status == "pending" else None,
         "error": error,
         "outputs": [output_dict(o) for o in outputs],
         "created_at": _iso(times[0]),

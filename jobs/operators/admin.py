@@ -84,14 +84,18 @@ class ServerAdmin(admin.ModelAdmin):
         "version",
         "locked_tabs",
         "weight",
+        "flaps",
         "last_seen",
     )
-    list_filter = ("enabled", "draining", "status")
+    list_filter = ("enabled", "draining", "status", "builtin")
     search_fields = ("name", "url")
     readonly_fields = (
         "status",
         "last_seen",
         "offline_since",
+        "flaps",
+        "last_flap_at",
+        "builtin",
         "last_error",
         "queue_remaining",
         "version",

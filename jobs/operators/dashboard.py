@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from jobs.core import servers as servers_status
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
 
 if TYPE_CHECKING:
@@ -64,7 +65,10 @@ def _server(
         "url": server.url,
         "enabled": server.enabled,
         "draining": server.draining,
-        "status": server.status,
+        # As the balancer sees it: unknown when no relay now vouches for the stored status.
+        "status": servers_status.status_now(server),
+        "flaps": server.flaps,
+        "last_flap_at": _iso(server.last_flap_at),
         "last_seen": _iso(server.last_seen),
         "last_error": server.last_error,
         "queue_remaining": server.queue_remaining,
@@ -104,8 +108,12 @@ def snapshot() -> dict[str, Any]:
             Server.objects.annotate(
                 active=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES)),
                 queued=Count("jobs", filter=Q(jobs__status=JobStatus.QUEUED)),
-            ).order_by("name")
+            )
+            .annotate(**servers_status.LEASE)
+            .order_by("name")
         )
+        reachable = any(s.enabled and servers_status.status_now(s) == "online" for s in servers)
+        waiting = Job.objects.filter(status=JobStatus.PENDING, server__isnull=True).count()
         running: dict[int, list[dict[str, Any]]] = {}
         for job in Job.objects.filter(status=JobStatus.RUNNING, server__isnull=False).select_related(
             "workflow"
@@ -128,6 +136,8 @@ def snapshot() -> dict[str, Any]:
             "type": "pool.snapshot",
             "at": timezone.now().isoformat(),
             "servers": [_server(s, running.get(s.id, []), sorted(locked.get(s.id, []))) for s in servers],
+            # Jobs waiting in ComfyWeb, and whether that is because no server is reachable.
+            "waiting": {"jobs": waiting, "no_server": waiting > 0 and not reachable},
             "tabs": [
                 {
                     "id": str(tab.id),

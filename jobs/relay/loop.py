@@ -58,7 +58,9 @@ class Relay:
         self._next_housekeeping = 0.0
         self._next_sync = 0.0
         self._next_bound_check = 0.0
-        self._positions: dict[uuid.UUID, int] = {}
+        self._positions: dict[uuid.UUID, tuple[int, bool]] = {}
+        self._no_server: set[uuid.UUID] = set()  # waiting because no server is reachable
+        self._stranded_since: float | None = None  # since when no server has been reachable
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -153,8 +155,10 @@ class Relay:
         """
         waiting, placed = await db(attempts.waiting_jobs)()
         order = fair_order(waiting, placed)
-        await self._publish_positions(order)
+        # Positions first, as the jobs wait now; the reason to wait is the last pass's.
+        await self._publish_positions(order, self._no_server)
         reserved = Reservations()
+        no_server: set[uuid.UUID] = set()
         for job in order:
             if job.job_id in self._dispatching or not reserved.allows(job):
                 continue
@@ -162,6 +166,8 @@ class Relay:
                 ticket, found = await db(attempts.start_attempt)(job.job_id)
             except attempts.WaitForRoom as wait:
                 reserved.waited(job, wait.server_id)
+                if not wait.reachable:
+                    no_server.add(job.job_id)
                 continue
             except Exception:
                 log.exception("binding job %s failed", job.job_id)
@@ -170,6 +176,25 @@ class Relay:
             if ticket is not None and ticket.server_id in self.watchers:
                 self._dispatching.add(job.job_id)
                 self._spawn(self.submit(ticket))
+        # No server reachable: every job still waiting waits for that reason.
+        if no_server:
+            no_server.update(job.job_id for job in order if job.job_id not in self._dispatching)
+        if no_server != self._no_server:
+            self._no_server = no_server
+            self._wake.set()  # tell the cards now, not at the next pass
+        await self._fail_stranded(no_server)
+
+    async def _fail_stranded(self, no_server: set[uuid.UUID]) -> None:
+        """With COMFYWEB_FAIL_WAITING_AFTER set, jobs stop waiting for a pool that stays
+        unreachable that long (measured from when no server was reachable)."""
+        if not no_server:
+            self._stranded_since = None
+            return
+        now = time.monotonic()
+        self._stranded_since = self._stranded_since or now
+        after = settings.COMFYWEB_FAIL_WAITING_AFTER
+        if after > 0 and now - self._stranded_since >= after:
+            await events.publish(await db(attempts.fail_stranded)(sorted(no_server), after))
 
     async def submit_bound(self) -> None:
         """Queue jobs bound to this relay's servers but not submitted: bound by another
@@ -195,19 +220,23 @@ class Relay:
         finally:
             self._dispatching.discard(ticket.job_id)
 
-    async def _publish_positions(self, order: list[Waiting]) -> None:
-        """Tell waiting jobs their place in ComfyWeb's queue when it changes (no DB write)."""
-        now = positions(order)
-        changed = [job_id for job_id, place in now.items() if self._positions.get(job_id) != place]
+    async def _publish_positions(self, order: list[Waiting], no_server: set[uuid.UUID]) -> None:
+        """Tell waiting jobs their place in ComfyWeb's queue, and whether they wait because
+        no server is reachable, when either changes (no DB write)."""
+        now = {job_id: (place, job_id in no_server) for job_id, place in positions(order).items()}
+        changed = [job_id for job_id, seen in now.items() if self._positions.get(job_id) != seen]
         self._positions = now
         if not changed:
             return
         tabs_of = await db(_tabs_of)(changed)
         found = []
         for job_id in changed:
-            progress.set_queue_position(job_id, now[job_id])
+            place, stranded = now[job_id]
+            reason = progress.NO_SERVER if stranded else None
+            progress.set_queue_position(job_id, place)
+            progress.set_waiting(job_id, reason)
             if job_id in tabs_of:
-                found.append(events.job_queue(tabs_of[job_id], job_id, now[job_id]))
+                found.append(events.job_queue(tabs_of[job_id], job_id, place, reason))
         await events.publish(found)
 
     async def cancel(self, job_id: uuid.UUID) -> None:

@@ -111,6 +111,11 @@ class OutputOut(Schema):
     kind: str
 
 
+class WaitingOut(Schema):
+    code: str
+    message: str
+
+
 class JobOut(Schema):
     id: uuid.UUID
     tab: uuid.UUID
@@ -121,6 +126,7 @@ class JobOut(Schema):
     params: dict[str, Any]
     progress: ProgressOut | None
     queue_position: int | None
+    waiting: WaitingOut | None = None
     error: JobErrorOut | None
     outputs: list[OutputOut]
     created_at: str

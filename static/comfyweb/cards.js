@@ -147,6 +147,9 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
 
   function queueText(job) {
     const position = job.queue_position;
+    if (job.status === "pending" && job.waiting && job.waiting.code === "no_server") {
+      return gettext("No server is reachable right now; the job starts as soon as one is.");
+    }
     if (job.status === "pending") {
       return typeof position === "number"
         ? fmt(gettext("Number %(position)s waiting for a server"), { position: position + 1 })
@@ -158,13 +161,16 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
   }
 
   function renderQueue(view, job) {
-    const show = job.status === "queued" || (job.status === "pending" && typeof job.queue_position === "number");
+    const show =
+      job.status === "queued" ||
+      (job.status === "pending" && (typeof job.queue_position === "number" || Boolean(job.waiting)));
     view.queue.hidden = !show;
     if (!show) {
       delete view.queue.dataset.queuePosition;
       return;
     }
     view.queue.textContent = queueText(job);
+    view.queue.classList.toggle("stranded", job.status === "pending" && Boolean(job.waiting));
     if (typeof job.queue_position === "number") view.queue.dataset.queuePosition = String(job.queue_position);
     else delete view.queue.dataset.queuePosition;
   }
@@ -328,6 +334,7 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
       job.progress = current.progress; // keep the live bar until the next status change
     }
     if (current && job.queue_position === undefined) job.queue_position = current.queue_position;
+    if (current && job.waiting === undefined) job.waiting = current.waiting;
     jobs.set(job.id, job);
     if (!isActive(job)) previews.delete(job.id);
     let view = cards.get(job.id);
@@ -371,6 +378,7 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     if ("queue_position" in msg) {
       // A place in a queue (events.job_queue), not a progress step.
       job.queue_position = msg.queue_position;
+      if ("waiting" in msg) job.waiting = msg.waiting;
     } else if (msg.max !== undefined && msg.max !== null) {
       job.progress = { value: msg.value, max: msg.max, node: msg.node, title: msg.title ?? null };
     }

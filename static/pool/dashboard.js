@@ -15,6 +15,7 @@
   const socketBadge = root.querySelector("[data-socket]");
   const messageBox = root.querySelector('[data-role="message"]');
   const updated = root.querySelector('[data-role="updated"]');
+  const stranded = root.querySelector('[data-role="stranded"]');
   const bodies = {
     servers: root.querySelector('[data-role="servers"]'),
     tabs: root.querySelector('[data-role="tabs"]'),
@@ -91,6 +92,10 @@
         h("span", { className: `status-${s.status}`, text: s.status }),
         h("div", { className: "muted" }, when(s.last_seen, "seen ")),
         s.last_error && h("div", { className: "error", text: s.last_error.slice(0, 200) }),
+        s.flaps > 0 && h("div", {
+          className: "muted", "data-role": "flaps",
+          text: `flapped ${s.flaps}×` + (s.last_flap_at ? `, last ${new Date(s.last_flap_at).toLocaleTimeString()}` : ""),
+        }),
       ]),
       h("td", {}, [
         h("div", { title: "ComfyUI's own queue (running + pending)", text: `ComfyUI: ${s.queue_remaining}` }),
@@ -169,6 +174,11 @@
     reconcile("servers", snapshot.servers, (s) => s.id, serverRow);
     reconcile("tabs", snapshot.tabs, (t) => t.id, tabRow);
     reconcile("jobs", snapshot.jobs, (j) => j.id, jobRow);
+    const waiting = snapshot.waiting || { jobs: 0, no_server: false };
+    stranded.hidden = !waiting.no_server;
+    stranded.textContent = waiting.no_server
+      ? `${waiting.jobs} job(s) wait in ComfyWeb because no ComfyUI server is reachable.`
+      : "";
     refreshTimes();
     updated.textContent = `updated ${new Date(snapshot.at).toLocaleTimeString()}`;
     root.dataset.updated = snapshot.at;

@@ -4,6 +4,7 @@ everyone else is refused before any data is sent."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -12,9 +13,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from comfyweb.asgi import application
+from jobs.core import service
 from jobs.core.models import Server
-from jobs.operators import dashboard_consumer, pool_actions
-from tests.factories import make_server, make_session
+from jobs.operators import dashboard, dashboard_consumer, pool_actions
+from tests.factories import make_server, make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +51,8 @@ async def test_staff_get_a_snapshot_at_once_and_then_every_second():
     assert first["type"] == "pool.snapshot"
     assert [s["name"] for s in first["servers"]] == ["gpu1"]
     assert first["servers"][0]["status"] == "online"
-    assert set(first) == {"type", "at", "servers", "tabs", "jobs"}
+    assert set(first) == {"type", "at", "servers", "tabs", "jobs", "waiting"}
+    assert first["waiting"] == {"jobs": 0, "no_server": False}
     second = await socket.receive_json_from(timeout=3)
     assert second["type"] == "pool.snapshot" and second["at"] > first["at"]
     await socket.disconnect()
@@ -100,3 +103,15 @@ async def test_a_revoked_staff_flag_ends_the_socket(monkeypatch):
     else:
         pytest.fail("the socket stayed open after staff was revoked")
     assert await db(Server.objects.count)() == 0
+
+
+@pytest.mark.django_db
+def test_the_snapshot_shows_stale_servers_as_unknown_their_flaps_and_jobs_stranded_without_a_server():
+    make_server("left-over", watched=False, status="online", status_by="an-earlier-process", flaps=4)
+    session = make_session()
+    upload = make_upload(session)
+    service.submit_job(session, uuid.uuid4(), "invert", {"image": str(upload.id)})
+    shot = dashboard.snapshot()
+    (server,) = shot["servers"]
+    assert server["status"] == "unknown" and server["flaps"] == 4
+    assert shot["waiting"] == {"jobs": 1, "no_server": True}
