@@ -334,7 +334,9 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
       job.progress = current.progress; // keep the live bar until the next status change
     }
     if (current && job.queue_position === undefined) job.queue_position = current.queue_position;
-    if (current && job.waiting === undefined) job.waiting = current.waiting;
+    // `waiting` lives in the relay's memory: a JOB read elsewhere (the submit's answer, a web
+    // process without the relay) says null while the relay's last word still holds.
+    if (current && job.status === current.status && !job.waiting) job.waiting = current.waiting;
     jobs.set(job.id, job);
     if (!isActive(job)) previews.delete(job.id);
     let view = cards.get(job.id);
