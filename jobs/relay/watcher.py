@@ -139,11 +139,13 @@ class ServerWatcher:
     async def answered(self, queue_remaining: int | None = None) -> None:
         """The server answered: online once it is trusted (jobs.pool.trust), and dispatch
         may use it at once; until then it stays offline, `offline_since` kept."""
+        trusted_before = self.trust.trusted
         if self.trust.answered():
             await db(health.set_server_health)(
                 self.server_id, online=True, queue_remaining=queue_remaining, holder=self.holder
             )
-            self.on_free()
+            if not trusted_before:
+                self.on_free()  # it can take work from now on: dispatch at once
         else:
             streak = f"{self.trust.streak} of {self.trust.good_in_a_row}"
             await db(health.set_server_health)(

@@ -164,3 +164,25 @@ async def test_a_prompt_with_no_answer_from_an_unreachable_server_stays_bound_to
     assert calls["prompt"] == 1
     job = await db(Job.objects.get)(id=job.id)
     assert job.status == "pending" and job.server_id is not None
+
+
+async def test_a_server_that_failed_takes_work_again_only_after_three_answers_in_a_row():
+    server = await db(make_server)("gpu1", url=URL)
+    woken = []
+    client = ComfyClient(URL, transport=httpx.MockTransport(routes()))
+    watcher = ServerWatcher(
+        server.id, "gpu1", URL, "cid", client=client, holder=TEST_HOLDER, on_free=lambda: woken.append(1)
+    )
+    await watcher.answered()
+    assert woken == [1], "first seen: trusted at once, and dispatch is woken"
+    await watcher.unreachable("reset by peer")
+    for _ in range(2):
+        await watcher.answered()
+        row = await db(Server.objects.get)(id=server.id)
+        assert row.status == "offline" and row.offline_since is not None, "not yet: failover still counts"
+    await watcher.answered()
+    await watcher.answered()
+    await watcher.stop()
+    row = await db(Server.objects.get)(id=server.id)
+    assert row.status == "online" and row.offline_since is None and row.flaps == 1
+    assert woken == [1, 1], "woken once when trusted again, not on every probe"
