@@ -43,7 +43,16 @@ from tests.live import LiveApp, live_app
 
 FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("pending", "queued", "running")
-KINDS = ("kill_sim", "drop_sockets", "stall_ws", "http_500", "lose_queue", "slow_history", "kill_web")
+KINDS = (
+    "kill_sim",
+    "drop_sockets",
+    "stall_ws",
+    "http_500",
+    "lose_queue",
+    "slow_history",
+    "kill_web",
+    "kill_both",  # a simulator and the web process at once: the web restarts with stale status
+)
 SIZE = (8, 8)
 
 
@@ -75,7 +84,7 @@ class Fault:
     kind: str
     target: int | None  # simulator index; None for kill_web
     duration: float = 0.0  # how long it lasts (0 for one-shot faults)
-    value: float = 0.0  # slow_history: seconds per /history answer
+    value: float = 0.0  # slow_history: seconds per /history answer; kill_both: the web's downtime
     started: float | None = None  # as it ran
     outcome: str = ""
 
@@ -89,6 +98,8 @@ class Fault:
             text += f" for {self.duration:.1f}s"
         if self.kind == "slow_history":
             text += f" ({self.value:.1f}s per answer)"
+        if self.kind == "kill_both":
+            text += f", web for {self.value:.1f}s"
         return text
 
 
@@ -112,7 +123,7 @@ def fault_schedule(seed: int, seconds: float, rate: float, sims: int = 3, warmup
         else:
             free = [i for i in range(sims) if busy[i] <= at]
             target = rng.choice(free) if free else min(range(sims), key=lambda i: busy[i])
-        at = max(at, busy[target])
+        at = max(at, busy[target], busy[None] if kind == "kill_both" else 0.0)
         if at >= warmup + seconds:
             break
         duration, value = 0.0, 0.0
@@ -120,6 +131,8 @@ def fault_schedule(seed: int, seconds: float, rate: float, sims: int = 3, warmup
             duration = rng.uniform(2.0, 8.0)  # below and above COMFYWEB_FAILOVER_AFTER
         elif kind == "kill_web":
             duration = rng.uniform(0.5, 3.0)
+        elif kind == "kill_both":
+            duration, value = rng.uniform(3.0, 10.0), rng.uniform(0.5, 3.0)
         elif kind == "stall_ws":
             duration = rng.uniform(3.0, 10.0)
         elif kind == "http_500":
@@ -128,6 +141,8 @@ def fault_schedule(seed: int, seconds: float, rate: float, sims: int = 3, warmup
             duration, value = rng.uniform(5.0, 15.0), rng.uniform(1.0, 4.0)
         faults.append(Fault(round(at, 2), kind, target, round(duration, 2), round(value, 2)))
         busy[target] = at + duration + 1.0
+        if kind == "kill_both":
+            busy[None] = at + value + 5.0  # its restart included
         at += rng.uniform(0.5, 1.5) * gap
     return faults
 
@@ -296,6 +311,7 @@ class TabClient:
         self.closing = False
         self.last_resync = 0.0
         self.task: asyncio.Task | None = None
+        self.pending: set[asyncio.Task] = set()
         self.acked = 0
 
     def start(self) -> None:
@@ -324,7 +340,10 @@ class TabClient:
             backoff = 0.2
             try:
                 async for raw in self.ws:
-                    self._on_message(json.loads(raw))
+                    try:
+                        self._on_message(json.loads(raw))
+                    except Exception as error:  # a frame not as docs/api.md says: note it, go on
+                        self.run.note(f"tab {self.id}: bad frame {str(raw)[:200]}: {error!r}")
             except (OSError, websockets.WebSocketException):
                 pass
             finally:
@@ -351,6 +370,8 @@ class TabClient:
     def _on_message(self, message: dict) -> None:
         kind = message.get("type")
         if kind == "tab.snapshot":
+            if message.get("tab") != self.id:
+                self.run.cross_talk(self, {"id": "(snapshot)", "tab": message.get("tab")})
             self.view = {}
             for job in message.get("jobs") or []:
                 self._apply(job)
@@ -368,7 +389,9 @@ class TabClient:
             return
         if seq > self.seq + 1:
             self.run.report.gaps += 1
-            asyncio.get_running_loop().create_task(self.resync())
+            task = asyncio.get_running_loop().create_task(self.resync())
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
             return
         self.seq = seq
         if kind == "job.updated":
@@ -427,6 +450,7 @@ class Chaos:
             config.seed, config.minutes * 60, config.fault_rate, len(app.simulators), config.warmup
         )
         self.ledger: dict[str, JobRecord] = {}
+        self.unacknowledged: dict[str, dict] = {}  # job id → JOB
         self.tabs: list[TabClient] = []  # every tab ever opened
         self.live_tabs: set[TabClient] = set()
         self.sessions: list[Session] = []
@@ -508,6 +532,22 @@ class Chaos:
                 await asyncio.to_thread(self.app.kill_app)
                 await asyncio.sleep(fault.duration)
                 await self.start_web()
+            elif fault.kind == "kill_both":
+                assert i is not None
+                self.web_down = True
+                await asyncio.gather(
+                    asyncio.to_thread(self.app.kill_simulator, i), asyncio.to_thread(self.app.kill_app)
+                )
+
+                async def web_back() -> None:
+                    await asyncio.sleep(fault.value)
+                    await self.start_web()
+
+                async def sim_back() -> None:
+                    await asyncio.sleep(fault.duration)
+                    await asyncio.to_thread(self.start_sim, i)
+
+                await asyncio.gather(web_back(), sim_back())
             elif fault.kind in ("drop_sockets", "lose_queue"):
                 assert i is not None
                 await self.sim_faults(i, {fault.kind: True})
@@ -719,19 +759,29 @@ class Chaos:
                     if job["status"] in FINISHED:
                         record.final = job
             open_jobs = [r for r in open_jobs if r.final is None]
-            strays = [
-                (tab, job)
-                for tab in self.tabs
-                for job in tab.view.values()
-                if job["id"] not in self.ledger and job["status"] in ACTIVE
-            ]
-            if not open_jobs and not strays:
+            strays = await self.strays()
+            if not open_jobs and not [job for job in strays.values() if job["status"] in ACTIVE]:
                 break
             if time.monotonic() > deadline:
                 self.say(f"drain timed out: {len(open_jobs)} acknowledged jobs still active")
                 break
             await asyncio.sleep(1)
         self.report.drain_seconds = time.monotonic() - started
+
+    async def strays(self) -> dict[str, dict]:
+        """Jobs a tab showed that the API never acknowledged (a submit the web process took
+        but did not answer), as they are now."""
+        for tab in self.tabs:
+            for job_id, job in tab.view.items():
+                if job_id in self.ledger:
+                    continue
+                known = self.unacknowledged.get(job_id, job)
+                if known["status"] in ACTIVE:
+                    answer = await tab.session.get(f"/api/jobs/{job_id}/", deadline=time.monotonic() + 5)
+                    if answer is not None and answer.status_code == 200:
+                        known = answer.json()["job"]
+                self.unacknowledged[job_id] = known
+        return self.unacknowledged
 
     async def verify(self) -> None:
         report = self.report
@@ -770,20 +820,20 @@ class Chaos:
             if record.checked != "ok":
                 setattr(report, f"outputs_{record.checked}", getattr(report, f"outputs_{record.checked}") + 1)
                 self.note(f"output {record.checked}: job {record.id} outputs {job['outputs']}")
-        seen_elsewhere = set()
         for tab in self.tabs:
             strange = tab.progress_ids - tab.known
             for job_id in strange:
                 report.cross_talk += 1
                 self.note(f"cross-talk: tab {tab.id} got progress of job {job_id}, not its own")
             for job_id, job in tab.view.items():
-                if job_id not in self.ledger:
-                    seen_elsewhere.add(job_id)
-                elif job["status"] in ACTIVE:
+                if job_id in self.ledger and job["status"] in ACTIVE:
                     final = self.ledger[job_id].final
                     if final is not None and final["status"] in FINISHED and tab.connected.is_set():
                         report.socket_stale += 1
-        report.unacknowledged_seen = len(seen_elsewhere)
+        strays = await self.strays()
+        report.unacknowledged_seen = len(strays)
+        for job_id, job in strays.items():
+            self.note(f"unacknowledged job {job_id} of tab {job['tab']}: {job['status']} {job['error']}")
         for tab in self.tabs:  # every lock released once the tab's jobs ended
             deadline = time.monotonic() + 10
             while True:
