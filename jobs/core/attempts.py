@@ -65,6 +65,14 @@ def _fail_now(job: Job, code: str, message: str) -> list[Event]:
     return [job_event(job)] if moved else []
 
 
+def _gave_up(job: Job) -> str:
+    """Why a job ran out of attempts, in the words of its last one (failover, a vanished
+    prompt, a 5xx to the prompt): attempts are no longer spent on unreachable servers alone."""
+    last = Attempt.objects.filter(job=job).order_by("-number").values_list("error", flat=True).first()
+    reason = last.get("message") if isinstance(last, dict) else None
+    return f"Gave up after {job.attempt} attempts." + (f" The last one: {reason}" if reason else "")
+
+
 class WaitForRoom(Exception):
     """The job waits in ComfyWeb: its tab's server (`server_id`) has no room in its queue or
     is unreachable, or (`server_id` None) no server may take a new lock now; `reachable` is
@@ -94,9 +102,7 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
         if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
             return None, []
         if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:
-            found = _fail_now(
-                job, "too_many_attempts", f"Gave up after {job.attempt} attempts on unreachable servers."
-            )
+            found = _fail_now(job, "too_many_attempts", _gave_up(job))
             return None, found + ([] if not found else release_events(job.tab_id))
         required = required_nodes(job.workflow.graph)
         loads = {load.id: load for load in locks.server_loads()}

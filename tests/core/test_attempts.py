@@ -65,10 +65,12 @@ def test_gives_up_after_the_maximum_attempts(alice, settings):
     job = submit(alice, make_tab(alice))
     for number in (1, 2):
         attempts.start_attempt(job.id)
-        attempts.back_to_pending(job.id, number, "unreachable")
+        attempts.back_to_pending(job.id, number, f"The server gpu1 failed on the job ({number}).")
     ticket, _ = attempts.start_attempt(job.id)
     job.refresh_from_db()
     assert ticket is None and job.status == "failed" and job.error["code"] == "too_many_attempts"
+    last = "The server gpu1 failed on the job (2)."
+    assert job.error["message"] == f"Gave up after 2 attempts. The last one: {last}"
 
 
 def test_failover_moves_the_whole_tab_only_after_the_delay(alice):
