@@ -54,6 +54,34 @@ def flood_stamp(message: dict[str, Any]) -> tuple[int, int] | None:
         return None
 
 
+class JobWaiters:
+    """A future per job that resolves with the job's shape once it has finished: a client
+    records each JOB it sees (`seen`) and awaits `finished`, in whichever order they come."""
+
+    def __init__(self) -> None:
+        self._futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+    def seen(self, job: dict[str, Any]) -> None:
+        if job["status"] in FINISHED:
+            waiter = self._futures.get(job["id"])
+            if waiter is not None and not waiter.done():
+                waiter.set_result(job)
+
+    def finished(self, job_id: str, known: dict[str, Any] | None) -> asyncio.Future[dict[str, Any]]:
+        """The job's future; `known` is its latest shape, if any (it may have finished already)."""
+        waiter = self._futures.get(job_id)
+        if waiter is None:
+            waiter = self._futures[job_id] = asyncio.get_running_loop().create_future()
+            if known is not None:
+                self.seen(known)
+        return waiter
+
+    def fail_all(self, error: BaseException) -> None:
+        for waiter in self._futures.values():
+            if not waiter.done():
+                waiter.set_exception(error)
+
+
 class FloodLog:
     """Flood frames as a tab receives them: each frame counts once, at its first receipt.
 
@@ -150,7 +178,7 @@ class Tab:
     progress: int = 0
     last_receipt_ns: int = 0
     snapshot: asyncio.Event = field(default_factory=asyncio.Event)
-    _waiters: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _waiters: JobWaiters = field(default_factory=JobWaiters)
     _ws: Any = None
     _reader: asyncio.Task[None] | None = None
     closed_early: bool = False
@@ -179,9 +207,7 @@ class Tab:
             pass
         finally:
             self.closed_early = True
-            for waiter in self._waiters.values():
-                if not waiter.done():
-                    waiter.set_exception(RuntimeError(f"tab {self.id} socket closed"))
+            self._waiters.fail_all(RuntimeError(f"tab {self.id} socket closed"))
 
     def on_message(self, message: dict[str, Any], now: int) -> None:
         kind = message.get("type")
@@ -211,19 +237,10 @@ class Tab:
     def _job(self, job: dict[str, Any]) -> None:
         self.jobs[job["id"]] = job
         self.statuses[job["id"]] = job["status"]
-        if job["status"] in FINISHED:
-            waiter = self._waiters.get(job["id"])
-            if waiter is not None and not waiter.done():
-                waiter.set_result(job)
+        self._waiters.seen(job)
 
     def finished(self, job_id: str) -> asyncio.Future[dict[str, Any]]:
-        waiter = self._waiters.get(job_id)
-        if waiter is None:
-            waiter = self._waiters[job_id] = asyncio.get_running_loop().create_future()
-            job = self.jobs.get(job_id)
-            if job is not None and job["status"] in FINISHED:
-                waiter.set_result(job)
-        return waiter
+        return self._waiters.finished(job_id, self.jobs.get(job_id))
 
     async def close(self) -> None:
         await close_socket(self._ws, self._reader)

@@ -38,6 +38,7 @@ import httpx
 import websockets
 from PIL import Image
 
+from bench.clients import JobWaiters
 from jobs.management.simulators import start_simulator
 from tests.live import LiveApp, live_app
 
@@ -306,7 +307,7 @@ class TabClient:
         self.ws: Any = None
         self.known: set[str] = set()  # jobs of this tab (acknowledged, or shown with this tab)
         self.progress_ids: set[str] = set()  # job ids of job.progress / job.preview frames
-        self.waiters: dict[str, asyncio.Future] = {}
+        self.waiters = JobWaiters()
         self.connected = asyncio.Event()
         self.closing = False
         self.last_resync = 0.0
@@ -414,19 +415,10 @@ class TabClient:
             )
             if not record.history or record.history[-1][1:] != step[1:]:
                 record.history.append(step)
-        if job["status"] in FINISHED:
-            waiter = self.waiters.get(job["id"])
-            if waiter is not None and not waiter.done():
-                waiter.set_result(job)
+        self.waiters.seen(job)
 
     def finished(self, job_id: str) -> asyncio.Future:
-        waiter = self.waiters.get(job_id)
-        if waiter is None:
-            waiter = self.waiters[job_id] = asyncio.get_running_loop().create_future()
-            job = self.view.get(job_id)
-            if job is not None and job["status"] in FINISHED:
-                waiter.set_result(job)
-        return waiter
+        return self.waiters.finished(job_id, self.view.get(job_id))
 
     async def close(self) -> None:
         self.closing = True
