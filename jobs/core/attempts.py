@@ -123,13 +123,13 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
             found.append(events.lock_updated(job.tab_id, None, lock_seq))
             locked = None
         if locked is not None:
-            load = loads.get(locked)
-            if load is not None and load.missing(required):
+            load = loads[locked]  # usable, so among the enabled servers' loads
+            if load.missing(required):
                 lacking = ", ".join(sorted(load.missing(required)))
                 message = f"This tab's server {load.name} lacks the nodes {lacking}."
                 found = _fail_now(job, "no_capable_server", message)
                 return None, found + release_events(job.tab_id)
-            if load is not None and not load.has_room:
+            if not load.has_room:
                 raise WaitForRoom(locked)
         try:
             server, lock_seq = locks.acquire(job.tab_id, required, list(loads.values()))
@@ -299,9 +299,9 @@ def fail_stranded(job_ids: Sequence[uuid.UUID], waited: float) -> list[Event]:
     (COMFYWEB_FAIL_WAITING_AFTER), with a message a person can act on. Only jobs still
     pending and on no server: one bound meanwhile has found a server after all."""
     seconds = round(waited)
-    minutes = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} second{'s' * (seconds != 1)}"
+    duration = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} second{'s' * (seconds != 1)}"
     message = (
-        f"No ComfyUI server was reachable for {minutes}, so the job did not run. "
+        f"No ComfyUI server was reachable for {duration}, so the job did not run. "
         "Run it again later, or ask an operator to check the pool."
     )
     found: list[Event] = []

@@ -194,7 +194,7 @@ class Relay:
         self._stranded_since = self._stranded_since or now
         after = settings.COMFYWEB_FAIL_WAITING_AFTER
         if after > 0 and now - self._stranded_since >= after:
-            await events.publish(await db(attempts.fail_stranded)(sorted(no_server), after))
+            await events.publish(await db(attempts.fail_stranded)(list(no_server), after))
 
     async def submit_bound(self) -> None:
         """Queue jobs bound to this relay's servers but not submitted: bound by another

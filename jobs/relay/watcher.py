@@ -240,10 +240,8 @@ class ServerWatcher:
         except ComfyUnavailable as error:
             # Refused, reset, timed out or a 5xx before POST /prompt: nothing ran. Not an
             # attempt; the server is marked unreachable now, not at its next probe.
-            self.tracked.pop(pid, None)
             await self.unreachable(str(error))
-            await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt))
-            self.on_free()
+            await self._unbind(ticket, pid)
             return
         except (ComfyError, ValueError, OSError) as error:
             await self._dispatch_failed(ticket, pid, error)
@@ -319,10 +317,15 @@ class ServerWatcher:
             return False
         if error is None:
             return True  # a resubmission: submit it now
+        await self._unbind(ticket, pid)
+        return False
+
+    async def _unbind(self, ticket: attempts.Ticket, pid: str) -> None:
+        """Nothing of the attempt reached the server: no attempt (attempts.unbind), and the
+        job is placed again now, on a live server if its tab's lock moved."""
         self.tracked.pop(pid, None)
         await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt))
         self.on_free()
-        return False
 
     async def _dispatch_failed(self, ticket: attempts.Ticket, pid: str, error: Exception) -> None:
         """An answer that makes no sense for this job (a 4xx, a malformed answer): it fails."""
