@@ -1,4 +1,8 @@
-"""python -m simulator --port 8188 [--host H] [--data-dir D] [--delay S] [--name N]"""
+"""python -m simulator --port 8188 [--host H] [--data-dir D] [--delay S] [--name N] [--models M]
+
+--models takes comma-separated folder/file entries (checkpoints/sd15.safetensors,loras/ink.safetensors)
+or a JSON file holding {"folder": [files]} or ["folder/file", ...]; it may be given more than once.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,14 @@ from aiohttp import web
 
 from simulator.app import create_app
 from simulator.config import SimConfig
+from simulator.models import ModelSpecError, normalize, parse_cli
+
+
+def _models(value: str) -> dict[str, list[str]]:
+    try:
+        return parse_cli(value)
+    except ModelSpecError as ex:
+        raise argparse.ArgumentTypeError(str(ex)) from ex
 
 
 def parse_args(argv: list[str] | None = None) -> SimConfig:
@@ -21,8 +33,26 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds per executed node")
     parser.add_argument("--name", default="simulator")
+    parser.add_argument(
+        "--models",
+        type=_models,
+        action="append",
+        default=[],
+        metavar="FOLDER/FILE,...|FILE.json",
+        help="model files the server holds (default: none)",
+    )
     args = parser.parse_args(argv)
-    return SimConfig(host=args.host, port=args.port, data_dir=args.data_dir, delay=args.delay, name=args.name)
+    models = normalize(
+        [f"{folder}/{name}" for spec in args.models for folder, names in spec.items() for name in names]
+    )
+    return SimConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        delay=args.delay,
+        name=args.name,
+        models=models,
+    )
 
 
 async def serve(config: SimConfig) -> None:

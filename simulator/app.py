@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from simulator import faults, flood, routes
+from simulator import faults, flood, model_controls, routes
 from simulator.config import SimConfig
 from simulator.state import SIM, Simulator
 
@@ -36,6 +36,7 @@ def create_app(config: SimConfig) -> web.Application:
     app.add_routes(table)
     faults.add_routes(app, sim)
     flood.add_routes(app, sim)
+    model_controls.add_routes(app, sim)
     app.on_startup.append(_start_worker)
     app.on_shutdown.append(_stop_worker)
     return app

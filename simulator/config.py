@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -16,5 +16,7 @@ class SimConfig:
     data_dir: Path | None = None
     delay: float = 0.0
     name: str = "simulator"
+    # Model files by folder, e.g. {"checkpoints": ["sd15.safetensors"]}; see simulator.models.
+    models: dict[str, list[str]] = field(default_factory=dict)
     # What the "die" fault does. The CLI exits the process; in-process tests stop the server.
     on_die: Callable[[], None] | None = None

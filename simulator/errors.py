@@ -29,9 +29,28 @@ def frame(path: str, line: int, function: str) -> str:
     return f'  File "{path}", line {line}, in {function}\n{_ELIDED}'
 
 
-def node_traceback(source: tuple[str, int, str]) -> list[str]:
-    """Traceback of an exception raised inside a node function at ``source``."""
-    return [frame(*f) for f in [*_EXECUTOR_FRAMES, source]]
+# comfy_api/internal make_locked_method_func: every V3 node function is called through it.
+_V3_WRAPPER = ("/opt/ComfyUI/comfy_api/internal/__init__.py", 149, "wrapped_func")
+
+Frame = tuple[str, int, str]
+
+
+def node_traceback(source: Frame, v3: bool = False, inner: tuple[Frame, ...] = ()) -> list[str]:
+    """Traceback of an exception raised inside a node function at ``source`` (or in the
+    ComfyUI helpers ``inner`` that the function called)."""
+    wrapper = [_V3_WRAPPER] if v3 else []
+    return [frame(*f) for f in [*_EXECUTOR_FRAMES, *wrapper, source, *inner]]
+
+
+def with_frames(ex: BaseException, *frames: Frame) -> BaseException:
+    """Mark an exception as raised in ComfyUI helper code (e.g. folder_paths), below the node."""
+    ex.__dict__["sim_frames"] = frames
+    return ex
+
+
+def inner_frames(ex: BaseException) -> tuple[Frame, ...]:
+    frames: tuple[Frame, ...] = ex.__dict__.get("sim_frames", ())
+    return frames
 
 
 def exception_type_name(ex: BaseException) -> str:

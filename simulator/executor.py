@@ -22,10 +22,12 @@ from simulator.errors import (
     InterruptProcessing,
     exception_type_name,
     format_value,
+    inner_frames,
     node_traceback,
 )
 from simulator.files import Storage
 from simulator.graph import ExecutionList, is_link, signatures
+from simulator.models import ModelSet
 from simulator.nodes import NODES, Node, NodeContext, NodeResult
 from simulator.progress import ProgressRegistry, legacy_preview, metadata_preview
 from simulator.prompt_queue import PromptQueue
@@ -43,11 +45,19 @@ class Abandoned(Exception):
 
 
 class Executor:
-    def __init__(self, queue: PromptQueue, hub: SocketHub, storage: Storage, delay: float) -> None:
+    def __init__(
+        self,
+        queue: PromptQueue,
+        hub: SocketHub,
+        storage: Storage,
+        delay: float,
+        models: ModelSet | None = None,
+    ) -> None:
         self.queue = queue
         self.hub = hub
         self.storage = storage
         self.delay = delay
+        self.models = models or ModelSet()
         # Output cache: signature -> outputs, and signature -> {"meta", "output"} (ui cache).
         self.outputs: dict[str, tuple[Any, ...]] = {}
         self.ui: dict[str, dict[str, Any]] = {}
@@ -82,6 +92,15 @@ class Executor:
         self._released.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._released.wait(), self.delay)
+
+    async def _step_delay(self, seconds: float) -> None:
+        """A slice of the delay for nodes that spend it themselves (OWN_DELAY): ends early
+        once /_sim/release was called during the node, and always yields to the loop."""
+        if seconds <= 0 or self._released.is_set():
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._released.wait(), seconds)
 
     def release(self) -> bool:
         """End the node delay now running, if any; True when a node was waiting."""
@@ -265,10 +284,15 @@ class Executor:
             progress=lambda value, maximum, image: self._tick(prompt_id, node_id, value, maximum, image),
             prompt=prompt,
             extra_pnginfo=extra_data.get("extra_pnginfo"),
+            models=self.models,
+            delay=self.delay,
+            wait=self._step_delay,
         )
         try:
             self._check_interrupt()  # nodes.before_node_execution: checked as the node starts
-            if self.delay > 0:
+            if node.OWN_DELAY:
+                self._released.clear()  # the node spends the delay itself, step by step
+            elif self.delay > 0:
                 await self._node_delay()  # the "work" of the node (--delay)
                 self._check_abandoned()
             result = await self._run(node, ctx, inputs)
@@ -281,7 +305,7 @@ class Executor:
                 "node_id": node_id,
                 "exception_message": f"{ex}\n",
                 "exception_type": exception_type_name(ex),
-                "traceback": node_traceback(node.SOURCE),
+                "traceback": node_traceback(node.SOURCE, node.V3, inner_frames(ex)),
                 "current_inputs": {name: [format_value(v)] for name, v in inputs.items()},
             }, ex
 

@@ -7,69 +7,18 @@ its function lives in, so tracebacks look like the real ones (trace 05).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from PIL import Image, ImageFilter, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from simulator.files import Storage, file_sha256
-
-Progress = Callable[[int, int, Image.Image | None], Awaitable[None]]
-
-UPSCALE_METHODS = {
-    "nearest-exact": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "area": Image.Resampling.BOX,
-    "bicubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-
-
-@dataclass
-class NodeContext:
-    """What a node may use besides its inputs (hidden inputs, files, progress reporting)."""
-
-    storage: Storage
-    node_id: str
-    progress: Progress
-    prompt: dict[str, Any] = field(default_factory=dict)
-    extra_pnginfo: dict[str, Any] | None = None
-
-
-@dataclass
-class NodeResult:
-    outputs: tuple[Any, ...]
-    ui: dict[str, Any] | None = None
-
-
-class Node:
-    """Base class. Subclasses set the class attributes and implement ``run`` (or ``run_async``)."""
-
-    RETURN_TYPES: ClassVar[tuple[str, ...]] = ()
-    OUTPUT_NODE: ClassVar[bool] = False
-    # Inputs handed to ``validate`` (ComfyUI's VALIDATE_INPUTS): they skip range/list checks.
-    VALIDATE_INPUTS: ClassVar[tuple[str, ...]] = ()
-    IS_ASYNC: ClassVar[bool] = False
-    SOURCE: ClassVar[tuple[str, int, str]] = ("/opt/ComfyUI/nodes.py", 1, "run")
-
-    def validate(self, storage: Storage, **inputs: Any) -> bool | str:
-        return True
-
-    def is_changed(self, storage: Storage, inputs: dict[str, Any]) -> Any:
-        return False
-
-    def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        raise NotImplementedError
-
-    async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        raise NotImplementedError
+from simulator.node_base import UPSCALE_METHODS, Node, NodeContext, NodeResult, Progress, sample_steps
+from simulator.sd_nodes import SD_NODES
 
 
 class LoadImage(Node):
@@ -235,11 +184,9 @@ class SimSampler(Node):
 
     async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         image: Image.Image = inputs["image"]
-        steps: int = inputs.get("steps", 8)
         preview = image.convert("RGB").resize((16, 16)) if inputs.get("preview", True) else None
-        for step in range(steps):
-            await asyncio.sleep(inputs.get("seconds_per_step", 0.05))
-            await ctx.progress(step + 1, steps, preview)
+        seconds = inputs.get("seconds_per_step", 0.05)
+        await sample_steps(ctx, inputs.get("steps", 8), seconds, lambda step: preview)
         return NodeResult((image,))
 
 
@@ -255,7 +202,10 @@ NODES: dict[str, type[Node]] = {
     "ImageToMask": ImageToMask,
     "MaskToImage": MaskToImage,
     "SimSampler": SimSampler,
+    **SD_NODES,
 }
+
+__all__ = ["NODES", "UPSCALE_METHODS", "Node", "NodeContext", "NodeResult", "Progress"]
 
 
 def _compute_vars(prefix: str, image: Image.Image) -> str:

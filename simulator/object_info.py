@@ -1,7 +1,8 @@
 """Node info as GET /object_info reports it.
 
 The entries of the real nodes are copied from trace 10 (ComfyUI 0.3.64); only LoadImage's
-file list is filled in at request time. SimSampler is the simulator's own node, shaped like
+file list is filled in at request time. The Stable Diffusion nodes are in object_info_sd, their
+model lists filled from the instance's model set. SimSampler is the simulator's own node, shaped like
 the trace's TraceProbeSlow test node.
 """
 
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+
+from simulator.models import ModelSet
+from simulator.object_info_sd import SD_NODE_INFO
 
 REAL_NODES: dict[str, dict[str, Any]] = {
     "LoadImage": {
@@ -224,14 +228,43 @@ SIM_SAMPLER: dict[str, Any] = {
 }
 
 
-def node_info(class_type: str, input_files: list[str]) -> dict[str, Any]:
+# Inputs that list model files: node -> input -> folder (VAELoader's list is vae_list()).
+MODEL_INPUTS: dict[str, dict[str, str]] = {
+    "CheckpointLoaderSimple": {"ckpt_name": "checkpoints"},
+    "LoraLoader": {"lora_name": "loras"},
+    "LoraLoaderModelOnly": {"lora_name": "loras"},
+    "VAELoader": {"vae_name": "vae"},
+    "UNETLoader": {"unet_name": "diffusion_models"},
+    "CLIPLoader": {"clip_name": "text_encoders"},
+    "DualCLIPLoader": {"clip_name1": "text_encoders", "clip_name2": "text_encoders"},
+    "ControlNetLoader": {"control_net_name": "controlnet"},
+    "CLIPVisionLoader": {"clip_name": "clip_vision"},
+    "UpscaleModelLoader": {"model_name": "upscale_models"},
+}
+
+
+def _table(class_type: str) -> dict[str, Any]:
+    if class_type == "SimSampler":
+        return SIM_SAMPLER
+    return REAL_NODES.get(class_type) or SD_NODE_INFO[class_type]
+
+
+def node_info(class_type: str, input_files: list[str], models: ModelSet | None = None) -> dict[str, Any]:
     """One entry of /object_info; a copy, so callers may not alter the table."""
-    info = copy.deepcopy(SIM_SAMPLER if class_type == "SimSampler" else REAL_NODES[class_type])
+    info = copy.deepcopy(_table(class_type))
     if class_type == "LoadImage":
         info["input"]["required"]["image"][0] = list(input_files)
+    models = models or ModelSet()
+    for name, folder in MODEL_INPUTS.get(class_type, {}).items():
+        files = models.vae_list() if class_type == "VAELoader" else models.files(folder)
+        spec = info["input"]["required"][name]
+        if spec[0] == "COMBO":  # V3 Combo.Input: ["COMBO", {"multiselect": False, "options": [...]}]
+            spec[1]["options"] = files
+        else:  # classic: [[files...], {tooltip}]
+            spec[0] = files
     return info
 
 
-def input_types(class_type: str) -> dict[str, Any]:
+def input_types(class_type: str, models: ModelSet | None = None) -> dict[str, Any]:
     """The `input` part, as INPUT_TYPES() would return it (used by validation)."""
-    return node_info(class_type, [])["input"]
+    return node_info(class_type, [], models)["input"]

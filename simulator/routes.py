@@ -17,6 +17,7 @@ from PIL import Image
 
 from simulator import COMFYUI_VERSION
 from simulator.files import PathEscape, content_type
+from simulator.models import FOLDER_NAMES
 from simulator.nodes import NODES
 from simulator.object_info import node_info
 from simulator.state import Simulator
@@ -152,14 +153,25 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
     @routes.get("/object_info")
     async def object_info(request: web.Request) -> web.Response:
         files = sim.storage.input_images()
-        return web.json_response({name: node_info(name, files) for name in NODES})
+        return web.json_response({name: node_info(name, files, sim.models) for name in NODES})
 
     @routes.get("/object_info/{node_class}")
     async def object_info_node(request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
         if name not in NODES:
             return web.json_response({})
-        return web.json_response({name: node_info(name, sim.storage.input_images())})
+        return web.json_response({name: node_info(name, sim.storage.input_images(), sim.models)})
+
+    @routes.get("/models")
+    async def list_model_types(request: web.Request) -> web.Response:
+        return web.json_response(list(FOLDER_NAMES))
+
+    @routes.get("/models/{folder}")
+    async def get_models(request: web.Request) -> web.Response:
+        folder = request.match_info["folder"]
+        if folder not in FOLDER_NAMES:  # no legacy mapping here: /models/unet is a 404
+            return web.Response(status=404)
+        return web.json_response(sim.models.files(folder))
 
     @routes.get("/history")
     async def get_history(request: web.Request) -> web.Response:
@@ -198,7 +210,7 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
         prompt = json_data["prompt"]
         prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
         valid, error, outputs, node_errors = validate_prompt(
-            prompt, json_data.get("partial_execution_targets"), sim.storage
+            prompt, json_data.get("partial_execution_targets"), sim.storage, sim.models
         )
         extra_data = json_data.get("extra_data", {})
         if "client_id" in json_data:

@@ -16,6 +16,7 @@ from aiohttp import web
 from simulator.config import SimConfig
 from simulator.executor import Executor
 from simulator.files import Storage
+from simulator.models import ModelSet
 from simulator.prompt_queue import PromptQueue
 from simulator.ws import SocketHub
 
@@ -35,7 +36,9 @@ def exit_process() -> None:
 
 
 class Simulator:
-    """The state of one server: files, sockets, queue, worker, faults, prompt counter."""
+    """The state of one server: files, models, sockets, queue, worker, faults, prompt counter.
+
+    The model set survives lose_state and /_sim/reset: model files stay on disk over a restart."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
@@ -43,7 +46,8 @@ class Simulator:
         self.storage = Storage(Path(root))
         self.hub = SocketHub(self.queue_info, self.reconnect_node)
         self.queue = PromptQueue(self.hub.broadcast_status)
-        self.executor = Executor(self.queue, self.hub, self.storage, config.delay)
+        self.models = ModelSet(config.models)
+        self.executor = Executor(self.queue, self.hub, self.storage, config.delay, self.models)
         self.faults = Faults()
         self.number = 0
 

@@ -4,6 +4,7 @@
         sim.url        # http://127.0.0.1:<free port>
         sim.ws_url("client-1")
         await sim.set_faults(http_500=True)
+        await sim.set_models(add=["loras/ink.safetensors"])
 
 The "die" fault stops this server (listener and sockets) instead of exiting the process.
 """
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from simulator.app import create_app
 from simulator.config import SimConfig
+from simulator.models import normalize
 from simulator.state import SIM, Simulator
 
 
@@ -55,6 +57,16 @@ class RunningSimulator:
             r.raise_for_status()
             return await r.json()
 
+    async def set_models(self, **change: Any) -> dict[str, list[str]]:
+        """POST /_sim/models: set=..., add=[...], remove=[...]; returns the new model set."""
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{self.url}/_sim/models", json=change) as r,
+        ):
+            r.raise_for_status()
+            models: dict[str, list[str]] = await r.json()
+            return models
+
     async def reset(self) -> None:
         async with aiohttp.ClientSession() as session, session.post(f"{self.url}/_sim/reset") as r:
             r.raise_for_status()
@@ -66,10 +78,19 @@ class RunningSimulator:
 
 @asynccontextmanager
 async def running_simulator(
-    delay: float = 0.0, *, data_dir: Path | None = None, name: str = "sim", host: str = "127.0.0.1"
+    delay: float = 0.0,
+    *,
+    data_dir: Path | None = None,
+    name: str = "sim",
+    host: str = "127.0.0.1",
+    models: dict[str, list[str]] | list[str] | None = None,
 ) -> AsyncIterator[RunningSimulator]:
-    """Start a simulator on a free port in this event loop; stop it on exit."""
-    config = SimConfig(host=host, port=0, data_dir=data_dir, delay=delay, name=name)
+    """Start a simulator on a free port in this event loop; stop it on exit.
+
+    ``models``: the model files it holds, {"folder": [files]} or ["folder/file", ...]."""
+    config = SimConfig(
+        host=host, port=0, data_dir=data_dir, delay=delay, name=name, models=normalize(models or {})
+    )
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()

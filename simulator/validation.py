@@ -12,6 +12,7 @@ from typing import Any
 
 from simulator.errors import exception_type_name, frame
 from simulator.files import Storage
+from simulator.models import ModelSet
 from simulator.nodes import NODES
 from simulator.object_info import input_types
 
@@ -65,14 +66,18 @@ def validate_node_input(received: Any, expected: Any) -> bool:
 
 
 def validate_inputs(
-    prompt: dict[str, Any], unique_id: str, validated: Validated, storage: Storage
+    prompt: dict[str, Any],
+    unique_id: str,
+    validated: Validated,
+    storage: Storage,
+    models: ModelSet | None = None,
 ) -> tuple[bool, list[Error], str]:
     if unique_id in validated:
         return validated[unique_id]
     inputs = prompt[unique_id]["inputs"]
     class_type = prompt[unique_id]["class_type"]
     node = NODES[class_type]()
-    class_inputs = input_types(class_type)
+    class_inputs = input_types(class_type, models)
     valid_inputs = [*class_inputs.get("required", {}), *class_inputs.get("optional", {})]
     errors: list[Error] = []
     valid = True
@@ -120,7 +125,7 @@ def validate_inputs(
                 )
                 continue
             try:
-                result = validate_inputs(prompt, o_id, validated, storage)
+                result = validate_inputs(prompt, o_id, validated, storage, models)
                 if result[0] is False:
                     valid = False
                     continue
@@ -245,7 +250,10 @@ def _invalid(message: str, node_id: str) -> tuple[bool, Error, list[str], dict[s
 
 
 def validate_prompt(
-    prompt: dict[str, Any], partial_targets: list[str] | None, storage: Storage
+    prompt: dict[str, Any],
+    partial_targets: list[str] | None,
+    storage: Storage,
+    models: ModelSet | None = None,
 ) -> tuple[bool, Error | None, list[str], dict[str, Any]]:
     """(valid, error, outputs to execute, node_errors), as execution.validate_prompt."""
     outputs: list[str] = []
@@ -274,7 +282,7 @@ def validate_prompt(
     # The original iterates a set (hash order); the simulator uses prompt order.
     for o in outputs:
         try:
-            valid, reasons, _ = validate_inputs(prompt, o, validated, storage)
+            valid, reasons, _ = validate_inputs(prompt, o, validated, storage, models)
         except Exception as ex:
             original = ex.original if isinstance(ex, _LinkError) else ex
             extra_frames = ex.frames if isinstance(ex, _LinkError) else []

@@ -1,0 +1,96 @@
+"""What every simulated node shares: the Node base class, its context and the sampling loop.
+
+A module of its own so that the core image nodes (nodes.py) and the Stable Diffusion
+stand-ins (sd_nodes.py) both build on it without importing each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from PIL import Image
+
+from simulator.files import Storage
+from simulator.models import ModelSet
+
+Progress = Callable[[int, int, Image.Image | None], Awaitable[None]]
+Wait = Callable[[float], Awaitable[None]]
+
+UPSCALE_METHODS = {
+    "nearest-exact": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "area": Image.Resampling.BOX,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+async def _no_wait(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@dataclass
+class NodeContext:
+    """What a node may use besides its inputs (hidden inputs, files, models, progress, time)."""
+
+    storage: Storage
+    node_id: str
+    progress: Progress
+    prompt: dict[str, Any] = field(default_factory=dict)
+    extra_pnginfo: dict[str, Any] | None = None
+    models: ModelSet = field(default_factory=ModelSet)
+    # The server's --delay when the node started, and a sleep that /_sim/release cuts short:
+    # nodes with OWN_DELAY spend the delay themselves (a sampler spreads it over its steps).
+    delay: float = 0.0
+    wait: Wait = _no_wait
+
+
+@dataclass
+class NodeResult:
+    outputs: tuple[Any, ...]
+    ui: dict[str, Any] | None = None
+
+
+class Node:
+    """Base class. Subclasses set the class attributes and implement ``run`` (or ``run_async``)."""
+
+    RETURN_TYPES: ClassVar[tuple[str, ...]] = ()
+    OUTPUT_NODE: ClassVar[bool] = False
+    # Inputs handed to ``validate`` (ComfyUI's VALIDATE_INPUTS): they skip range/list checks.
+    VALIDATE_INPUTS: ClassVar[tuple[str, ...]] = ()
+    IS_ASYNC: ClassVar[bool] = False
+    # True: the executor does not sleep --delay before the node; the node uses ctx.delay.
+    OWN_DELAY: ClassVar[bool] = False
+    # V3 (comfy_api) nodes run through a wrapper that shows up in their tracebacks.
+    V3: ClassVar[bool] = False
+    SOURCE: ClassVar[tuple[str, int, str]] = ("/opt/ComfyUI/nodes.py", 1, "run")
+
+    def validate(self, storage: Storage, **inputs: Any) -> bool | str:
+        return True
+
+    def is_changed(self, storage: Storage, inputs: dict[str, Any]) -> Any:
+        return False
+
+    def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
+        raise NotImplementedError
+
+    async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
+        raise NotImplementedError
+
+
+async def sample_steps(
+    ctx: NodeContext,
+    steps: int,
+    seconds_per_step: float,
+    preview: Callable[[int], Image.Image | None],
+    wait: Wait | None = None,
+) -> None:
+    """The loop of a sampler as trace 06 shows it: per step, the step's work, then one tick
+    (progress_state, progress and a preview frame; the executor checks interrupts there)."""
+    sleep = wait or _no_wait
+    for step in range(steps):
+        await sleep(seconds_per_step)
+        await ctx.progress(step + 1, steps, preview(step))
