@@ -154,6 +154,9 @@ COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, m
 COMFYWEB_MAX_ATTEMPTS = env_int("COMFYWEB_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds a job may wait while no server is reachable before it fails (0: it waits for ever).
 COMFYWEB_FAIL_WAITING_AFTER = env_float("COMFYWEB_FAIL_WAITING_AFTER", 0.0)
+# Seconds between re-reads of each server's /object_info (node classes, model files), beside
+# every connect and an operator's refresh: models get copied onto running servers.
+COMFYWEB_INVENTORY_EVERY = env_float("COMFYWEB_INVENTORY_EVERY", 300.0)
 COMFYWEB_METRICS_TOKEN = env_str("COMFYWEB_METRICS_TOKEN", "")
 # How often the relay looks for pending jobs and checks on servers, in seconds.
 COMFYWEB_RELAY_POLL = env_float("COMFYWEB_RELAY_POLL", 1.0)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import EllipsisType
 from typing import Any
 
 from django.conf import settings
@@ -32,8 +33,10 @@ from jobs.core.models import (
     Upload,
 )
 from jobs.core.serializers import lock_dict
-from jobs.pool.balancer import ServerLoad, capable_anywhere
+from jobs.pool import placement
+from jobs.pool.balancer import ServerLoad, may_take_new_lock
 from jobs.pool.dispatch import Waiting
+from jobs.pool.requirements import Needs, graph_nodes, needs_from_json
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,12 @@ class Ticket:
     created_at: datetime | None = None  # the job's, for the time-to-dispatch metric
 
 
-def required_nodes(graph: dict[str, Any]) -> set[str]:
-    return {str(node.get("class_type")) for node in graph.values() if isinstance(node, dict)}
+def job_needs(job: Job) -> Needs:
+    """What the job needs of a server, as recorded at submission (a job submitted before
+    needs were recorded: its workflow's node classes)."""
+    if job.needs:
+        return needs_from_json(job.needs)
+    return Needs(graph_nodes(job.workflow.graph))
 
 
 def _fail_now(job: Job, code: str, message: str) -> list[Event]:
@@ -74,14 +81,31 @@ def _gave_up(job: Job) -> str:
 
 
 class WaitForRoom(Exception):
-    """The job waits in ComfyWeb: its tab's server (`server_id`) has no room in its queue or
-    is unreachable, or (`server_id` None) no server may take a new lock now; `reachable` is
-    False when that is because no server is reachable at all."""
+    """The job waits in ComfyWeb.
 
-    def __init__(self, server_id: int | None, *, reachable: bool = True) -> None:
+    `server_id`: its tab's server, which has no room in its queue, is unreachable, or lacks
+    what the job needs while other jobs of the tab are on it; None when no server may take
+    a new lock now. `reachable` is False when no server is reachable at all. `reason` is
+    what the job's card says (JOB `waiting`), if more than its place in the queue.
+    `reserves`: the servers whose next free slot the job waits for, which later jobs in the
+    fair order may not take (jobs.pool.dispatch.Reservations); None means every server.
+    """
+
+    def __init__(
+        self,
+        server_id: int | None,
+        *,
+        reachable: bool = True,
+        reason: dict[str, str] | None = None,
+        reserves: frozenset[int] | EllipsisType | None = ...,
+    ) -> None:
         super().__init__(server_id)
         self.server_id = server_id
         self.reachable = reachable
+        self.reason = reason
+        if isinstance(reserves, EllipsisType):
+            reserves = None if server_id is None else frozenset({server_id})
+        self.reserves: frozenset[int] | None = reserves
 
 
 def _usable(load: ServerLoad | None) -> bool:
@@ -90,11 +114,32 @@ def _usable(load: ServerLoad | None) -> bool:
     return load is not None and load.online
 
 
-def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
+def _fail(job: Job, code: str, message: str) -> tuple[None, list[Event]]:
+    found = _fail_now(job, code, message)
+    return None, found + ([] if not found else release_events(job.tab_id))
+
+
+def _waiting_for_siblings(load: ServerLoad, needs: Needs) -> dict[str, str]:
+    lacks = ", ".join(load.lacking(needs)) or "what it needs (its models are not known yet)"
+    return {
+        "code": "tab_busy",
+        "message": f"Waiting for this tab's jobs on {load.name} to finish: {load.name} lacks {lacks}.",
+    }
+
+
+def start_attempt(
+    job_id: uuid.UUID, avoid: frozenset[int] = frozenset()
+) -> tuple[Ticket | None, list[Event]]:
     """Bind a pending job to its tab's server (taking the lock if needed) as a new attempt.
 
-    Raises WaitForRoom when the job must wait for capacity. Fails the job when no server
-    could ever run it. Returns no ticket when the job is no longer pending.
+    Raises WaitForRoom when the job must wait. Fails the job when no server could ever run
+    it (jobs.pool.placement). Returns no ticket when the job is no longer pending. `avoid`:
+    servers that jobs earlier in the fair order wait for.
+
+    Locks and models (amends SPEC §2.2): a tab locked to a server that cannot run this job
+    (unreachable, or lacking a node class or model file) moves its lock when none of its
+    active jobs is on that server; otherwise the job waits until they end. A tab is never
+    bound to two servers at once.
     """
     found: list[Event] = []
     with transaction.atomic():
@@ -102,40 +147,33 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
         if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
             return None, []
         if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:
-            found = _fail_now(job, "too_many_attempts", _gave_up(job))
-            return None, found + ([] if not found else release_events(job.tab_id))
-        required = required_nodes(job.workflow.graph)
+            return _fail(job, "too_many_attempts", _gave_up(job))
+        needs = job_needs(job)
         loads = {load.id: load for load in locks.server_loads()}
-        missing = capable_anywhere(list(loads.values()), required)
-        if missing:
-            found = _fail_now(
-                job, "no_capable_server", f"No server in the pool has the nodes {', '.join(sorted(missing))}."
-            )
-            return None, found + ([] if not found else release_events(job.tab_id))
+        verdict = placement.judge(loads.values(), needs)
+        if verdict.refusal is not None:
+            return _fail(job, "no_capable_server", verdict.refusal)
         locked: int | None = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
-        if locked is not None and not _usable(loads.get(locked)):
+        current = loads.get(locked) if locked is not None else None
+        if locked is not None and not (_usable(current) and current is not None and current.fits(needs)):
             # Nothing of the tab on its server: the lock moves now (SPEC §2 invariant 1 holds,
-            # there is nothing to keep together). Else it waits for the server to come back,
-            # or for failover after COMFYWEB_FAILOVER_AFTER.
+            # there is nothing to keep together). Else it waits for the server to come back
+            # (or for failover after COMFYWEB_FAILOVER_AFTER), or for the tab's jobs there to end.
             lock_seq = locks.release_from(job.tab_id, locked)
             if lock_seq is None:
+                if current is not None and current.online:
+                    raise WaitForRoom(
+                        locked, reason=_waiting_for_siblings(current, needs), reserves=frozenset()
+                    )
                 raise WaitForRoom(locked)
             found.append(events.lock_updated(job.tab_id, None, lock_seq))
             locked = None
-        if locked is not None:
-            load = loads[locked]  # usable, so among the enabled servers' loads
-            if load.missing(required):
-                lacking = ", ".join(sorted(load.missing(required)))
-                message = f"This tab's server {load.name} lacks the nodes {lacking}."
-                found = _fail_now(job, "no_capable_server", message)
-                return None, found + release_events(job.tab_id)
-            if not load.has_room:
-                raise WaitForRoom(locked)
+        if current is not None and locked is not None and not current.has_room:
+            raise WaitForRoom(locked)
         try:
-            server, lock_seq = locks.acquire(job.tab_id, required, list(loads.values()))
+            server, lock_seq = locks.acquire(job.tab_id, needs, list(loads.values()), avoid)
         except locks.NoServerAvailable:
-            reachable = any(load.online for load in loads.values())
-            raise WaitForRoom(None, reachable=reachable) from None
+            raise _no_room(loads, needs, verdict) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
         won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
@@ -147,13 +185,28 @@ def start_attempt(job_id: uuid.UUID) -> tuple[Ticket | None, list[Event]]:
         if lock_seq is not None:
             tab = (
                 Tab.objects.select_related("server")
-                .defer("server__system_stats", "server__node_classes")
+                .defer("server__system_stats", "server__node_classes", "server__model_files")
                 .get(id=job.tab_id)
             )
             found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
         found.append(job_event(job))
         ticket = _ticket(job, number, server)
     return ticket, found
+
+
+def _no_room(loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict) -> WaitForRoom:
+    """Why a job with no lock found no server, and what it reserves meanwhile."""
+    if verdict.waiting is not None:  # only offline servers, or unread ones, could run it
+        return WaitForRoom(
+            None,
+            reason={"code": "no_capable_server_online", "message": verdict.waiting},
+            reserves=frozenset(),
+        )
+    if not any(load.online for load in loads.values()):
+        return WaitForRoom(None, reachable=False)
+    able = frozenset(s.id for s in loads.values() if may_take_new_lock(s, needs))
+    everyone = frozenset(s.id for s in loads.values() if may_take_new_lock(s))
+    return WaitForRoom(None, reserves=None if able >= everyone else able)
 
 
 def _ticket(job: Job, attempt: int, server: Server) -> Ticket:
@@ -311,22 +364,28 @@ def fail_stranded(job_ids: Sequence[uuid.UUID], waited: float) -> list[Event]:
     return found
 
 
-def unbind(job_id: Any, attempt: int) -> list[Event]:
+def unbind(job_id: Any, attempt: int, *, ran: bool = False) -> list[Event]:
     """A dispatch that never reached the server (refused, reset, a 5xx before POST /prompt):
     nothing ran, so it was no attempt. The job goes back to pending with its attempt count
     as before and no Attempt row, and a tab none of whose jobs are on that server any more
     loses its lock at once, to be placed on a live server.
+
+    `ran`: the prompt was accepted and failed because the server lacks a model file its
+    inventory listed (jobs.relay.misplaced). That is no attempt either: the server's fresh
+    inventory no longer lists the file, so placement does not send the job there again.
     """
+    statuses = ACTIVE_STATUSES if ran else (JobStatus.PENDING,)
     with transaction.atomic():
-        job = Job.objects.filter(id=job_id, attempt=attempt, status=JobStatus.PENDING).first()
+        job = Job.objects.filter(id=job_id, attempt=attempt, status__in=statuses).first()
         if job is None or job.server_id is None:
             return []
         server_id = job.server_id
         # Race: the job was cancelled, failed over or finished meanwhile; then it is not ours.
-        moved = Job.objects.filter(id=job_id, attempt=attempt, status=JobStatus.PENDING, server_id=server_id)
-        if not moved.update(server=None, attempt=attempt - 1):
+        moved = Job.objects.filter(id=job_id, attempt=attempt, status__in=statuses, server_id=server_id)
+        if not moved.update(server=None, attempt=attempt - 1, status=JobStatus.PENDING, started_at=None):
             return []
         Attempt.objects.filter(job_id=job_id, number=attempt).delete()
+        progress.forget(job_id)
         found = [job_event(job_id)]
         lock_seq = locks.release_from(job.tab_id, server_id)
         if lock_seq is not None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import connections, transaction
@@ -19,6 +18,8 @@ from django.utils import timezone
 from jobs.core import servers
 from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import ServerLoad, pick_server
+from jobs.pool.inventory import Inventory, inventory_from_json
+from jobs.pool.requirements import NOTHING, Needs
 
 
 class NoServerAvailable(Exception):
@@ -45,23 +46,25 @@ def bump_seq(tab_id) -> int:
     return int(row[0])
 
 
-def server_loads() -> list[ServerLoad]:
-    """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction.
+def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
+    """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction
+    (`for_update=False`: a plain read, for judging a submission without locking the pool).
 
     Race: two tabs taking a lock at the same moment would both count the same load and pile
     onto one server. Locking the server rows first makes the second wait for the first's
     commit and count its job (SQLite's IMMEDIATE transactions serialize writers anyway).
     """
-    # The node list is read as its JSON text and decoded once per distinct text (a real
-    # ComfyUI lists hundreds of classes; this runs for every dispatch).
+    # The inventory (node list, model files) is read as its JSON text and decoded once per
+    # distinct text (a real ComfyUI lists hundreds of classes; this runs for every dispatch).
     # With the server's lease beside it, to tell a fresh status from one left by an earlier
     # process (jobs.pool.trust); only the server rows are locked (the lease may be absent).
+    query = Server.objects.select_for_update(of=("self",)) if for_update else Server.objects.all()
     rows = list(
-        Server.objects.select_for_update(of=("self",))
-        .filter(enabled=True)
+        query.filter(enabled=True)
         .order_by("id")
-        .defer("system_stats", "node_classes")
+        .defer("system_stats", "node_classes", "model_files")
         .annotate(classes_text=Cast("node_classes", TextField()))
+        .annotate(models_text=Cast("model_files", TextField()))
         .annotate(**servers.LEASE)
     )
     now = timezone.now()
@@ -74,18 +77,26 @@ def server_loads() -> list[ServerLoad]:
         .values_list("server_id", "count")
     )
     return [
-        load_of(s, outstanding.get(s.id, 0), _classes(s.classes_text), servers.status_now(s, now))
+        load_of(
+            s,
+            outstanding.get(s.id, 0),
+            _inventory(s.classes_text, s.models_text),
+            servers.status_now(s, now),
+        )
         for s in rows
     ]
 
 
 @functools.lru_cache(maxsize=256)
-def _classes(text: str | None) -> frozenset[str] | None:
-    found = json.loads(text) if text else None
-    return frozenset(found) if isinstance(found, list) else None
+def _inventory(classes_text: str | None, models_text: str | None) -> Inventory | None:
+    classes = json.loads(classes_text) if classes_text else None
+    files = json.loads(models_text) if models_text else None
+    if not isinstance(classes, list) or not isinstance(files, dict):
+        return None
+    return inventory_from_json(classes, files)
 
 
-def load_of(server: Server, outstanding: int, classes: frozenset[str] | None, status: str) -> ServerLoad:
+def load_of(server: Server, outstanding: int, inventory: Inventory | None, status: str) -> ServerLoad:
     return ServerLoad(
         id=server.id,
         name=server.name,
@@ -97,12 +108,15 @@ def load_of(server: Server, outstanding: int, classes: frozenset[str] | None, st
         draining=server.draining,
         max_concurrent=server.max_concurrent,
         max_queued=server.max_queued,
-        node_classes=classes,
+        inventory=inventory,
     )
 
 
 def acquire(
-    tab_id, required: Iterable[str] = (), loads: list[ServerLoad] | None = None
+    tab_id,
+    needs: Needs = NOTHING,
+    loads: list[ServerLoad] | None = None,
+    avoid: frozenset[int] = frozenset(),
 ) -> tuple[Server, int | None]:
     """The tab's locked server, taking a lock through the balancer when it has none.
 
@@ -114,7 +128,7 @@ def acquire(
         locked_id = tab.server_id
         if locked_id is not None:
             return _server(locked_id), None
-        choice = pick_server(server_loads() if loads is None else loads, required)
+        choice = pick_server(server_loads() if loads is None else loads, needs, avoid)
         if choice is None:
             raise NoServerAvailable("No ComfyUI server can take this job right now.")
         # Race: two dispatches of the same tab at once. Only the one that finds the tab still
@@ -131,7 +145,7 @@ def acquire(
 
 def _server(server_id: int) -> Server:
     """The server a job goes to, without its large JSON columns (node list, system stats)."""
-    return Server.objects.defer("system_stats", "node_classes").get(id=server_id)
+    return Server.objects.defer("system_stats", "node_classes", "model_files").get(id=server_id)
 
 
 def outstanding_on(server_id: int) -> int:

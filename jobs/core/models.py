@@ -10,6 +10,8 @@ import uuid
 
 from django.db import models
 
+from jobs.pool.requirements import of_workflow
+
 
 class ServerStatus(models.TextChoices):
     UNKNOWN = "unknown"
@@ -56,6 +58,11 @@ class Server(models.Model):
     version = models.CharField(max_length=50, blank=True, default="")
     system_stats = models.JSONField(null=True, blank=True)
     node_classes = models.JSONField(null=True, blank=True)
+    # Its model files per loader input ("CheckpointLoaderSimple.ckpt_name" → files), parsed
+    # from /object_info by jobs.pool.inventory; None until first read. `inventory_at`: when
+    # it was first read or last changed (a refresh that changes nothing writes nothing).
+    model_files = models.JSONField(null=True, blank=True)
+    inventory_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -68,6 +75,16 @@ class Server(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def model_input_keys() -> set[str]:
+    """Every model input ("Class.input") some server's inventory lists: a graph input of
+    one of these names a model file even if the node is no loader ComfyWeb knows."""
+    keys: set[str] = set()
+    for files in Server.objects.exclude(model_files=None).values_list("model_files", flat=True):
+        if isinstance(files, dict):
+            keys.update(str(key) for key in files)
+    return keys
 
 
 class Workflow(models.Model):
@@ -84,10 +101,19 @@ class Workflow(models.Model):
     params = models.JSONField(default=list)
     enabled = models.BooleanField(default=True)
     builtin = models.BooleanField(default=False)
+    # What it needs of a server (jobs.pool.requirements.of_workflow), recorded on every save
+    # so that placement never reads the graph.
+    requirements = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+
+    def save(self, *args, **kwargs) -> None:
+        self.requirements = of_workflow(self.graph or {}, self.params or [], model_input_keys())
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "requirements"}
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.name
@@ -135,6 +161,8 @@ class Job(models.Model):
     session_key = models.CharField(max_length=64, db_index=True)
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="jobs")
     params = models.JSONField(default=dict)
+    # Node classes and model files it needs (jobs.pool.requirements.Needs), fixed at submission.
+    needs = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
     )

@@ -110,7 +110,14 @@ def _job_shape(
 
 # JSON columns a JOB never shows; decoding them for every job of a snapshot or a state change
 # cost more than the rest of the query (a real workflow's graph runs to tens of kilobytes).
-LARGE_RELATED = ("workflow__graph", "workflow__params", "server__system_stats", "server__node_classes")
+LARGE_RELATED = (
+    "workflow__graph",
+    "workflow__params",
+    "workflow__requirements",
+    "server__system_stats",
+    "server__node_classes",
+    "server__model_files",
+)
 
 
 def jobs_queryset():

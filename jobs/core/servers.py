@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.core.models import Server
+from jobs.pool.inventory import Inventory
 from jobs.pool.trust import effective_status
 
 # Annotations that bring a server's lease beside it, for `status_now`.
@@ -94,3 +95,46 @@ def status_now(server: Server, now: datetime | None = None) -> str:
     holder: str | None = getattr(server, "lease_holder", None)
     expires: datetime | None = getattr(server, "lease_expires", None)
     return effective_status(server.status, server.status_by, holder, expires, now or timezone.now())
+
+
+def record_inventory(server_id: int, inventory: Inventory) -> bool:
+    """Store what a server offers; True when it changed. Writes nothing when nothing did
+    (the inventory is read every few minutes from every server)."""
+    current = Server.objects.filter(id=server_id).values("node_classes", "model_files").first()
+    if current is None:
+        return False
+    classes, files = sorted(inventory.node_classes), inventory.models_json()
+    stored = current["node_classes"]
+    if isinstance(stored, list) and sorted(stored) == classes and current["model_files"] == files:
+        return False
+    Server.objects.filter(id=server_id).update(
+        node_classes=classes, model_files=files, inventory_at=timezone.now()
+    )
+    return True
+
+
+def forget_model(server_id: int, key: str, file: str) -> None:
+    """The server said it lacks a file its stored inventory lists (a model removed since the
+    last read): drop it now, so that placement stops sending jobs there before the refresh."""
+    with transaction.atomic():
+        server = Server.objects.select_for_update().filter(id=server_id).first()
+        if server is None or not isinstance(server.model_files, dict):
+            return
+        files = dict(server.model_files)
+        for name, listed in files.items():
+            if (name == key or not key) and file in listed:
+                files[name] = [f for f in listed if f != file]
+        if files != server.model_files:
+            Server.objects.filter(id=server_id).update(model_files=files, inventory_at=timezone.now())
+
+
+def offered_models(key: str) -> list[str]:
+    """The files enabled servers list for one model input: a model parameter's choices
+    (never a server's path or URL)."""
+    found: set[str] = set()
+    for files in (
+        Server.objects.filter(enabled=True).exclude(model_files=None).values_list("model_files", flat=True)
+    ):
+        if isinstance(files, dict):
+            found.update(files.get(key) or [])
+    return sorted(found)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.core import storage
+from jobs.core import locks, servers, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.errors import NotFound, ServiceError, parse_uuid
 from jobs.core.events import Event
@@ -30,7 +30,9 @@ from jobs.core.models import (
 )
 from jobs.core.serializers import jobs_queryset
 from jobs.core.tabs import claim_tab
-from jobs.core.workflows import ParamError, clean_params, image_params
+from jobs.core.workflows import ParamError, clean_params, image_params, with_model_choices
+from jobs.pool import placement
+from jobs.pool.requirements import of_job
 
 
 def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:
@@ -71,17 +73,28 @@ def submit_job(
     workflow = Workflow.objects.filter(slug=str(workflow_slug), enabled=True).defer("graph").first()
     if workflow is None:
         raise ServiceError("unknown_workflow", f"There is no workflow {workflow_slug!r}.", field="workflow")
+    requirements = workflow.requirements or {}
+    param_models = requirements.get("param_models") or {}
+    specs = with_model_choices(workflow.params, param_models, servers.offered_models)
     try:
-        values = clean_params(workflow.params, params if params is not None else {})
+        values = clean_params(specs, params if params is not None else {})
     except ParamError as error:
         raise ServiceError("invalid_param", str(error), field=error.field) from None
     for name, upload_id in image_params(workflow.params, values).items():
         if not Upload.objects.filter(id=upload_id, session_key=session_key).exists():
             raise ServiceError("invalid_param", f"{name}: no such uploaded image.", field=name)
+    needs = of_job(requirements, values)
+    verdict = placement.judge(locks.server_loads(for_update=False), needs)
+    if verdict.refusal is not None:
+        refusal = verdict.refusal
+        field = next((n for n in param_models if str(values.get(n)) in refusal), None)
+        raise ServiceError("no_capable_server", refusal, field=field)
     with transaction.atomic():
         tab = claim_tab(tab_id, session_key)
         _check_limits(tab, session_key)
-        job = Job.objects.create(tab=tab, session_key=session_key, workflow=workflow, params=values)
+        job = Job.objects.create(
+            tab=tab, session_key=session_key, workflow=workflow, params=values, needs=needs.to_json()
+        )
         event = job_event(job, ref)
     return job, [event]  # as stored (no re-read): a new job has no server and no outputs
 

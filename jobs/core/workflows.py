@@ -10,7 +10,7 @@ import copy
 import math
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 PARAM_TYPES = ("image", "text", "int", "float", "seed", "choice")
@@ -28,7 +28,7 @@ class ParamError(ValueError):
 
 def public_params(params: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The parameter list users see: everything but where it binds in the graph."""
-    hidden = {"node", "input"}
+    hidden = {"node", "input", "model"}
     return [{k: v for k, v in p.items() if k not in hidden} for p in params]
 
 
@@ -82,12 +82,33 @@ def clean_value(spec: Mapping[str, Any], value: Any) -> Any:
         number = _number(field, value, integer=False)
         _check_bounds(field, number, spec)
         return number
+    if kind == "choice" and spec.get("model"):
+        # A model file: the pool decides whether any server has it (jobs.pool.placement),
+        # so that the refusal names the file rather than listing today's choices.
+        if not isinstance(value, str) or not value or len(value) > 500:
+            raise ParamError(field, "must be the name of a model file")
+        return value
     if kind == "choice":
         choices = spec.get("choices") or []
         if value not in choices:
             raise ParamError(field, f"must be one of {', '.join(map(str, choices))}")
         return value
     raise ParamError(field, f"has an unknown type {kind!r}")
+
+
+def with_model_choices(
+    specs: list[dict[str, Any]], param_models: Mapping[str, str], offered: Callable[[str], list[str]]
+) -> list[dict[str, Any]]:
+    """The parameters, each bound to a model input (`param_models`: name → "Class.input")
+    marked `model` with the files the pool offers as its choices (the union over enabled
+    servers, never a server's path or URL); the stored choices when the pool lists none."""
+    marked = []
+    for spec in specs:
+        key = param_models.get(spec["name"])
+        if key is not None and spec.get("type") == "choice":
+            spec = {**spec, "model": key, "choices": offered(key) or list(spec.get("choices") or [])}
+        marked.append(spec)
+    return marked
 
 
 def clean_params(specs: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:

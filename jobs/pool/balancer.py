@@ -1,14 +1,16 @@
 """The pool policy: which servers may take work, and which one a tab with no lock gets.
 
 Plain functions over a snapshot of the pool, so every rule is tested without a database:
-capabilities (every node class the workflow uses), draining, maximum concurrency, room in
+capabilities (every node class and model file the job needs), draining, maximum concurrency, room in
 the server's own queue, and the score that weighs outstanding work, queue length and weight.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
+
+from jobs.pool.inventory import Inventory
+from jobs.pool.requirements import NOTHING, Needs
 
 
 @dataclass(frozen=True)
@@ -25,13 +27,23 @@ class ServerLoad:
     draining: bool = False
     max_concurrent: int | None = None
     max_queued: int | None = None
-    node_classes: frozenset[str] | None = None  # None: not known yet
+    inventory: Inventory | None = None  # None: its /object_info was never read
 
-    def has_nodes(self, required: Iterable[str]) -> bool:
-        return self.node_classes is None or set(required) <= self.node_classes
+    def lacking(self, needs: Needs) -> list[str]:
+        """What of `needs` its inventory lacks: node classes, then model files (names a
+        person recognises). Nothing when the inventory is not known."""
+        if self.inventory is None:
+            return []
+        nodes = sorted(needs.nodes - self.inventory.node_classes)
+        files = sorted({file for key, file in needs.models if not self.inventory.has_model(key, file)})
+        return nodes + files
 
-    def missing(self, required: Iterable[str]) -> set[str]:
-        return set() if self.node_classes is None else set(required) - self.node_classes
+    def fits(self, needs: Needs) -> bool:
+        """It can run the job: its inventory has everything. A server whose inventory is not
+        known takes jobs that need no model file (as before inventories), nothing else."""
+        if self.inventory is None:
+            return not needs.models
+        return not self.lacking(needs)
 
     @property
     def has_room(self) -> bool:
@@ -49,34 +61,25 @@ class ServerLoad:
         return (self.outstanding + foreign) / max(self.weight, 0.01)
 
 
-def may_take_new_lock(server: ServerLoad, required: Iterable[str] = ()) -> bool:
+def may_take_new_lock(server: ServerLoad, needs: Needs = NOTHING) -> bool:
     """A tab with no lock may be bound here: usable, not draining, below its limits."""
     if not (server.enabled and server.online) or server.draining:
         return False
     if server.max_concurrent is not None and server.outstanding >= server.max_concurrent:
         return False
-    return server.has_nodes(required)
+    return server.fits(needs)
 
 
-def pick_server(candidates: list[ServerLoad], required: Iterable[str] = ()) -> ServerLoad | None:
+def pick_server(
+    candidates: list[ServerLoad], needs: Needs = NOTHING, avoid: frozenset[int] = frozenset()
+) -> ServerLoad | None:
     """The server for a tab with no lock, or None when no server may take it now.
 
     Only servers with room in their own queue qualify: when all are full, the job waits in
     ComfyWeb, where the fair order decides who goes next. Then the lowest score; then the
-    name, for stability.
+    name, for stability. `avoid`: servers whose next free slot an earlier job waits for.
     """
-    required = tuple(required)
-    usable = [s for s in candidates if s.has_room and may_take_new_lock(s, required)]
+    usable = [s for s in candidates if s.id not in avoid and s.has_room and may_take_new_lock(s, needs)]
     if not usable:
         return None
     return min(usable, key=lambda s: (s.score, s.name))
-
-
-def capable_anywhere(candidates: list[ServerLoad], required: Iterable[str]) -> set[str]:
-    """Node classes that no enabled server has (empty when some server could run it, or
-    when a server's classes are not known yet)."""
-    enabled = [s for s in candidates if s.enabled]
-    if not enabled:
-        return set()
-    missing = [s.missing(required) for s in enabled]
-    return set() if any(not m for m in missing) else set.intersection(*missing)

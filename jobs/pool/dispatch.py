@@ -51,7 +51,10 @@ class Reservations:
     """Capacity that jobs earlier in the fair order are waiting for in this pass.
 
     A job whose tab is locked to a full server reserves that server's next free slot; a job
-    with no lock that found no room reserves every server's. Later jobs may not take them.
+    with no lock that found no room reserves the next slot of every server that could run it
+    (all of them, for a job any server could run). Later jobs may not take them. A job that
+    waits for something else (a server with its model to come online, its tab's other jobs
+    to end) reserves nothing.
     """
 
     def __init__(self) -> None:
@@ -63,8 +66,13 @@ class Reservations:
             return False
         return job.tab_server is None or job.tab_server not in self.servers
 
-    def waited(self, job: Waiting, server: int | None) -> None:
-        if server is None:
+    def waited(self, job: Waiting, servers: frozenset[int] | None) -> None:
+        """`servers`: what the job waits for; None for every server."""
+        if servers is None:
             self.everything = True
         else:
-            self.servers.add(server)
+            self.servers |= servers
+
+    @property
+    def avoid(self) -> frozenset[int]:
+        return frozenset(self.servers)

@@ -11,6 +11,7 @@ import io
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
@@ -19,6 +20,7 @@ from PIL import Image
 from jobs.comfy import ComfyClient, HistoryEntry
 from jobs.core import attempts, events, instruments, storage
 from jobs.core.models import JobStatus
+from jobs.relay import misplaced
 
 if TYPE_CHECKING:
     from jobs.relay.tracking import Tracked
@@ -29,8 +31,17 @@ db = database_sync_to_async
 HISTORY_WAITS = (0, 0.1, 0.3, 1.0, 2.0)
 
 
-async def complete(client: ComfyClient, tracked: Tracked, server_name: str) -> bool:
-    """End the tracked attempt from the server's records; False when there is no entry yet."""
+async def complete(
+    client: ComfyClient,
+    tracked: Tracked,
+    server_name: str,
+    on_missing_model: Callable[[Tracked, list[misplaced.Missing]], Awaitable[bool]] | None = None,
+) -> bool:
+    """End the tracked attempt from the server's records; False when there is no entry yet.
+
+    `on_missing_model`: the prompt failed because the server lacks a model file; True when
+    it placed the job again (jobs.relay.misplaced), and the attempt is not ended here.
+    """
     pid = tracked.prompt_id
     entry = None
     for wait in HISTORY_WAITS:
@@ -53,6 +64,9 @@ async def complete(client: ComfyClient, tracked: Tracked, server_name: str) -> b
             tracked.job_id, tracked.attempt, JobStatus.CANCELLED, error=cancelled
         )
     else:
+        missing = misplaced.in_execution_error(entry.error_message)
+        if missing and on_missing_model is not None and await on_missing_model(tracked, missing):
+            return True
         error = tracked.error or history_error(entry)
         result = await db(attempts.finish)(tracked.job_id, tracked.attempt, JobStatus.FAILED, error=error)
     if result:

@@ -9,8 +9,10 @@ from typing import Any
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.core import servers
 from jobs.core.builtin_workflows import DEMO_NODE, install_demos
 from jobs.core.models import Server, ServerStatus, Workflow
+from jobs.pool.inventory import Inventory
 
 # `last_seen` is shown to staff ("seen 12 s ago" on the dashboard, /healthz); nothing decides
 # on it. Rewriting it on every 2 s probe of every server only made SQLite writes: a coarser
@@ -68,13 +70,18 @@ def set_server_health(
         Server.objects.filter(id=server_id).update(**changes)
 
 
-def record_info(server_id: int, version: str, system_stats: dict[str, Any], node_classes: list[str]) -> None:
-    """What the server is, read on every connect and on an operator's refresh."""
-    Server.objects.filter(id=server_id).update(
-        version=version[:50], system_stats=system_stats, node_classes=node_classes, last_seen=timezone.now()
-    )
-    if DEMO_NODE in node_classes:
+def record_info(server_id: int, version: str, system_stats: dict[str, Any], inventory: Inventory) -> bool:
+    """What the server is and offers, read on every connect, every few minutes and on an
+    operator's refresh; True when its inventory changed. Writes only what changed."""
+    current = Server.objects.filter(id=server_id).values("version", "system_stats").first()
+    if current is None:
+        return False
+    if current != {"version": version[:50], "system_stats": system_stats}:
+        Server.objects.filter(id=server_id).update(version=version[:50], system_stats=system_stats)
+    changed = servers.record_inventory(server_id, inventory)
+    if changed and DEMO_NODE in inventory.node_classes:
         install_demos(Workflow)
+    return changed
 
 
 def note_error(server_id: int, error: str) -> None:

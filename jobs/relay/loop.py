@@ -58,8 +58,10 @@ class Relay:
         self._next_housekeeping = 0.0
         self._next_sync = 0.0
         self._next_bound_check = 0.0
-        self._positions: dict[uuid.UUID, tuple[int, bool]] = {}
-        self._no_server: set[uuid.UUID] = set()  # waiting because no server is reachable
+        self._positions: dict[uuid.UUID, tuple[int, str | None]] = {}
+        # Why jobs wait beyond their place in the queue (no server reachable, a server with
+        # their model offline, their tab's jobs elsewhere), as the last pass found.
+        self._reasons: dict[uuid.UUID, dict[str, str]] = {}
         self._stranded_since: float | None = None  # since when no server has been reachable
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -156,18 +158,23 @@ class Relay:
         waiting, placed = await db(attempts.waiting_jobs)()
         order = fair_order(waiting, placed)
         # Positions first, as the jobs wait now; the reason to wait is the last pass's.
-        await self._publish_positions(order, self._no_server)
+        await self._publish_positions(order, self._reasons)
         reserved = Reservations()
         no_server: set[uuid.UUID] = set()
+        reasons: dict[uuid.UUID, dict[str, str]] = {}
         for job in order:
             if job.job_id in self._dispatching or not reserved.allows(job):
+                if job.job_id in self._reasons:
+                    reasons[job.job_id] = self._reasons[job.job_id]  # not asked again: as before
                 continue
             try:
-                ticket, found = await db(attempts.start_attempt)(job.job_id)
+                ticket, found = await db(attempts.start_attempt)(job.job_id, reserved.avoid)
             except attempts.WaitForRoom as wait:
-                reserved.waited(job, wait.server_id)
+                reserved.waited(job, wait.reserves)
                 if not wait.reachable:
                     no_server.add(job.job_id)
+                elif wait.reason is not None:
+                    reasons[job.job_id] = wait.reason
                 continue
             except Exception:
                 log.exception("binding job %s failed", job.job_id)
@@ -179,8 +186,9 @@ class Relay:
         # No server reachable: every job still waiting waits for that reason.
         if no_server:
             no_server.update(job.job_id for job in order if job.job_id not in self._dispatching)
-        if no_server != self._no_server:
-            self._no_server = no_server
+            reasons = dict.fromkeys(no_server, progress.NO_SERVER)
+        if reasons != self._reasons:
+            self._reasons = reasons
             self._wake.set()  # tell the cards now, not at the next pass
         await self._fail_stranded(no_server)
 
@@ -220,10 +228,16 @@ class Relay:
         finally:
             self._dispatching.discard(ticket.job_id)
 
-    async def _publish_positions(self, order: list[Waiting], no_server: set[uuid.UUID]) -> None:
-        """Tell waiting jobs their place in ComfyWeb's queue, and whether they wait because
-        no server is reachable, when either changes (no DB write)."""
-        now = {job_id: (place, job_id in no_server) for job_id, place in positions(order).items()}
+    async def _publish_positions(
+        self, order: list[Waiting], reasons: dict[uuid.UUID, dict[str, str]]
+    ) -> None:
+        """Tell waiting jobs their place in ComfyWeb's queue, and why they wait beyond it
+        (no server reachable, no server with their model online…), when either changes (no
+        DB write)."""
+        now = {
+            job_id: (place, (reasons.get(job_id) or {}).get("message"))
+            for job_id, place in positions(order).items()
+        }
         changed = [job_id for job_id, seen in now.items() if self._positions.get(job_id) != seen]
         self._positions = now
         if not changed:
@@ -231,8 +245,8 @@ class Relay:
         tabs_of = await db(_tabs_of)(changed)
         found = []
         for job_id in changed:
-            place, stranded = now[job_id]
-            reason = progress.NO_SERVER if stranded else None
+            place = now[job_id][0]
+            reason = reasons.get(job_id)
             progress.set_queue_position(job_id, place)
             progress.set_waiting(job_id, reason)
             if job_id in tabs_of:

@@ -13,11 +13,13 @@ import base64
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from jobs.comfy import (
@@ -31,11 +33,12 @@ from jobs.comfy import (
     summarize_node_errors,
 )
 from jobs.comfy import messages as m
-from jobs.core import attempts, events, instruments, progress
+from jobs.core import attempts, events, instruments, progress, servers
 from jobs.core.models import JobStatus
 from jobs.core.workflows import build_prompt, image_params
+from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
-from jobs.relay import completion, health, reconcile
+from jobs.relay import completion, health, misplaced, reconcile
 from jobs.relay.interrupts import supports_targeted_interrupt
 from jobs.relay.tracking import Tracked, node_titles
 
@@ -76,6 +79,9 @@ class ServerWatcher:
         self.on_free = on_free  # a slot in the server's queue freed up: dispatch now
         self.holder = holder  # this relay's lease holder: it vouches for the status written
         self.trust = Trust()
+        # What it offers, as last read (jobs.pool.inventory), and when (monotonic).
+        self.inventory: Inventory | None = None
+        self.inventory_read_at = 0.0
         self._task: asyncio.Task[None] | None = None
         self._completing: set[str] = set()
         self._submitting: set[str] = set()
@@ -162,16 +168,21 @@ class ServerWatcher:
             self.server_id, online=False, error=error, holder=self.holder, flap=flap
         )
 
-    async def refresh_info(self) -> None:
-        """What the server is: version and devices (/system_stats), node classes (/object_info)."""
+    async def refresh_info(self) -> bool:
+        """What the server is and offers: version and devices (/system_stats), node classes
+        and model files (/object_info, jobs.pool.inventory). False when it did not answer."""
         try:
             stats = await self.client.system_stats()
-            classes = sorted(await self.client.object_info())
+            inventory = parse_object_info(await self.client.object_info())
         except ComfyError as error:
             log.warning("could not read info of %s: %s", self.name, error)
-            return
+            return False
         self.version = str(stats.get("system", {}).get("comfyui_version", ""))
-        await db(health.record_info)(self.server_id, self.version, stats, classes)
+        self.inventory = inventory
+        self.inventory_read_at = time.monotonic()
+        if await db(health.record_info)(self.server_id, self.version, stats, inventory):
+            self.on_free()  # jobs waiting for a model this server now lists may go
+        return True
 
     async def _probe(self, sock: ComfySocket) -> None:
         """Ask /queue now and then: a liveness probe beside the socket, a sweep of silent
@@ -189,6 +200,9 @@ class ServerWatcher:
                     return
                 continue
             failures = 0
+            if time.monotonic() - self.inventory_read_at >= settings.COMFYWEB_INVENTORY_EVERY:
+                self.inventory_read_at = time.monotonic()  # one refresh at a time
+                self._spawn(self.refresh_info())  # models get copied onto running servers
             self.queue_remaining = len(queue.running) + len(queue.pending)
             await self.answered(self.queue_remaining)
             await self._publish_positions(queue)
@@ -250,6 +264,9 @@ class ServerWatcher:
             queued = await self.client.queue_prompt(prompt, prompt_id=pid, client_id=self.client_id)
         except PromptRejected as error:
             self.tracked.pop(pid, None)
+            missing = misplaced.in_rejection(error.node_errors, self.inventory)
+            if missing and await self._placed_again(ticket.job_id, ticket.attempt, missing):
+                return
             await self._finish(ticket, JobStatus.FAILED, error=self._public(_rejection(error)))
             return
         except ComfyUnavailable as error:
@@ -326,6 +343,25 @@ class ServerWatcher:
         self.tracked.pop(pid, None)
         await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt))
         self.on_free()
+
+    async def _missing_model(self, tracked: Tracked, missing: list[misplaced.Missing]) -> bool:
+        return await self._placed_again(tracked.job_id, tracked.attempt, missing)
+
+    async def _placed_again(self, job_id: uuid.UUID, attempt: int, missing: list[misplaced.Missing]) -> bool:
+        """The server lacks a model file its inventory listed (jobs.relay.misplaced): forget
+        the file, re-read the inventory, and place the job again without spending an
+        attempt. False when the fresh inventory still lists the file: then the failure is
+        the file's own and counts as usual, so that no job loops."""
+        for key, file in missing:
+            await db(servers.forget_model)(self.server_id, key, file)
+        if await self.refresh_info() and misplaced.still_listed(self.inventory, missing):
+            return False
+        files = ", ".join(sorted({file for _, file in missing}))
+        log.info("%s lacks %s; placing job %s again", self.name, files, job_id)
+        await db(health.note_error)(self.server_id, f"Lacks {files}, which its model list showed; job moved.")
+        await events.publish(await db(attempts.unbind)(job_id, attempt, ran=True))
+        self.on_free()
+        return True
 
     async def _dispatch_failed(self, ticket: attempts.Ticket, pid: str, error: Exception) -> None:
         """An answer that makes no sense for this job (a 4xx, a malformed answer): it fails."""
@@ -492,7 +528,9 @@ class ServerWatcher:
     async def _complete(self, pid: str) -> None:
         try:
             tracked = self.tracked.get(pid)
-            done = tracked is not None and await completion.complete(self.client, tracked, self.name)
+            done = tracked is not None and await completion.complete(
+                self.client, tracked, self.name, self._missing_model
+            )
             if done and self.tracked.get(pid) is tracked:
                 del self.tracked[pid]
             if done:

@@ -21,11 +21,11 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie
 
-from jobs.core import errors, events, service, tabs
+from jobs.core import errors, events, servers, service, tabs
 from jobs.core.models import Workflow
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.core.uploads import accept_upload
-from jobs.core.workflows import public_params
+from jobs.core.workflows import public_params, with_model_choices
 from jobs.web import http
 
 log = logging.getLogger("jobs.web.api")
@@ -252,10 +252,15 @@ def _session(request: HttpRequest) -> str:
 
 
 def workflow_list() -> list[dict[str, Any]]:
-    return [
-        {"slug": w.slug, "name": w.name, "description": w.description, "params": public_params(w.params)}
-        for w in Workflow.objects.filter(enabled=True)
-    ]
+    """Enabled workflows as users see them: a model parameter offers the files the pool has."""
+    found = []
+    for w in Workflow.objects.filter(enabled=True):
+        models = (w.requirements or {}).get("param_models") or {}
+        params = with_model_choices(w.params, models, servers.offered_models) if models else w.params
+        found.append(
+            {"slug": w.slug, "name": w.name, "description": w.description, "params": public_params(params)}
+        )
+    return found
 
 
 @api.get("/workflows/", response=WorkflowsOut, auth=None, tags=["workflows"])

@@ -150,6 +150,11 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     if (job.status === "pending" && job.waiting && job.waiting.code === "no_server") {
       return gettext("No server is reachable right now; the job starts as soon as one is.");
     }
+    if (job.status === "pending" && job.waiting && job.waiting.message) {
+      // Why no server takes it (a server with its model offline, its tab's jobs elsewhere):
+      // composed by the relay with the names of the servers and files involved.
+      return job.waiting.message;
+    }
     if (job.status === "pending") {
       return typeof position === "number"
         ? fmt(gettext("Number %(position)s waiting for a server"), { position: position + 1 })

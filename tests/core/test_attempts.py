@@ -43,7 +43,7 @@ def test_new_tabs_go_to_a_server_with_room(alice):
 
 
 def test_a_workflow_no_server_can_run_fails_with_the_missing_nodes(alice):
-    make_server(node_classes=["LoadImage", "ImageInvert", "SaveImage"])
+    server = make_server()  # its inventory not read yet: the job is accepted
     graph = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
         "2": {"class_type": "SimSampler", "inputs": {"image": ["1", 0]}},
@@ -52,6 +52,10 @@ def test_a_workflow_no_server_can_run_fails_with_the_missing_nodes(alice):
     params = [{"name": "image", "type": "image", "node": "1", "input": "image"}]
     Workflow.objects.create(slug="sampler", name="Sampler", graph=graph, params=params)
     job = submit(alice, make_tab(alice), "sampler")
+    # The relay reads it: the pool's only server lacks a node, so the job cannot run anywhere.
+    Server.objects.filter(id=server.id).update(
+        node_classes=["LoadImage", "ImageInvert", "SaveImage"], model_files={}
+    )
     ticket, found = attempts.start_attempt(job.id)
     job.refresh_from_db()
     assert ticket is None and job.status == "failed"

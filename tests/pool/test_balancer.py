@@ -1,6 +1,8 @@
 """The pool policy as plain functions: weights, draining, capabilities, limits, offline."""
 
-from jobs.pool.balancer import ServerLoad, capable_anywhere, may_take_new_lock, pick_server
+from jobs.pool.balancer import ServerLoad, may_take_new_lock, pick_server
+from jobs.pool.inventory import Inventory
+from jobs.pool.requirements import Needs
 
 
 def load(name, outstanding=0, **fields):
@@ -44,13 +46,25 @@ def test_a_server_with_a_full_queue_takes_no_new_lock():
 
 
 def test_capabilities_route_workflows_to_servers_that_have_every_node():
-    plain = load("plain", 0, node_classes=frozenset({"LoadImage", "SaveImage"}))
-    rich = load("rich", 5, node_classes=frozenset({"LoadImage", "SaveImage", "SimSampler"}))
-    unknown = load("unknown", 9, node_classes=None)
-    assert pick_server([plain, rich], {"LoadImage", "SimSampler"}).name == "rich"
-    assert pick_server([plain, unknown], {"SimSampler"}).name == "unknown", "unknown may have it"
-    assert capable_anywhere([plain, rich], {"SimSampler"}) == set()
-    assert capable_anywhere([plain], {"SimSampler", "LoadImage"}) == {"SimSampler"}
+    plain = load("plain", 0, inventory=Inventory(frozenset({"LoadImage", "SaveImage"})))
+    rich = load("rich", 5, inventory=Inventory(frozenset({"LoadImage", "SaveImage", "SimSampler"})))
+    unknown = load("unknown", 9, inventory=None)
+    assert pick_server([plain, rich], Needs(frozenset({"LoadImage", "SimSampler"}))).name == "rich"
+    assert pick_server([plain, unknown], Needs(frozenset({"SimSampler"}))).name == "unknown", (
+        "unknown may have it"
+    )
+
+
+def test_model_files_route_jobs_and_an_unread_server_takes_no_job_that_needs_one():
+    key = "CheckpointLoaderSimple.ckpt_name"
+    classes = frozenset({"CheckpointLoaderSimple"})
+    sd = load("sd", 0, inventory=Inventory(classes, {key: frozenset({"sd15.safetensors"})}))
+    xl = load("xl", 7, inventory=Inventory(classes, {key: frozenset({"sdxl.safetensors"})}))
+    unread = load("unread", 0, inventory=None)
+    needs = Needs(classes, frozenset({(key, "sdxl.safetensors")}))
+    assert pick_server([sd, xl, unread], needs).name == "xl"
+    assert sd.lacking(needs) == ["sdxl.safetensors"] and not unread.fits(needs)
+    assert pick_server([sd, xl], needs, avoid=frozenset({xl.id})) is None, "a reserved server is avoided"
 
 
 def test_ties_are_broken_by_name():

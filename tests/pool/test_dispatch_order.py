@@ -30,7 +30,7 @@ def test_the_session_with_fewer_jobs_on_servers_goes_first():
 def test_a_waiting_job_reserves_the_capacity_it_waits_for():
     reserved = Reservations()
     locked = Waiting(uuid.uuid4(), "a", T0, tab_server=1)
-    reserved.waited(locked, 1)
+    reserved.waited(locked, frozenset({1}))
     assert not reserved.allows(Waiting(uuid.uuid4(), "b", T0, tab_server=1))
     assert reserved.allows(Waiting(uuid.uuid4(), "b", T0, tab_server=2))
     assert reserved.allows(Waiting(uuid.uuid4(), "b", T0, tab_server=None))

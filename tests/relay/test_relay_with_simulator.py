@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from PIL import Image
 
 from jobs.core import delivery, events, service, storage, tabs
+from jobs.core.errors import ServiceError
 from jobs.core.models import Job, Server, Tab, Upload, Workflow
 from jobs.relay.loop import Relay
 from simulator.testing import running_simulator
@@ -175,7 +176,7 @@ async def test_rejected_prompt_fails_with_the_servers_message():
         assert job.error["node"] == "2"
 
 
-async def test_a_workflow_with_a_node_no_server_has_fails_before_reaching_a_server():
+async def test_a_workflow_with_a_node_no_server_has_is_refused_before_reaching_a_server():
     async with running_simulator(delay=0.0) as sim:
         await db(make_server)("sim", url=sim.url, watched=False)
         graph = {
@@ -188,13 +189,13 @@ async def test_a_workflow_with_a_node_no_server_has_fails_before_reaching_a_serv
         session, tab = await db(make_session)(), uuid.uuid4()
         stop, task = await run_relay()
         await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
-        job = await submit(session, tab, "custom")
-        await wait_for(finished(job.id))
+        with pytest.raises(ServiceError) as refused:
+            await submit(session, tab, "custom")
         stop.set()
         await task
-        job = await db(Job.objects.get)(id=job.id)
-        assert job.status == "failed" and job.error["code"] == "no_capable_server"
-        assert "NoSuchNode" in job.error["message"] and job.attempt == 0
+        assert refused.value.code == "no_capable_server"
+        assert refused.value.message == "No server in the pool has the node NoSuchNode."
+        assert not await db(Job.objects.exists)(), "nothing was stored, nothing reached the server"
 
 
 async def test_cancel_running_job_leaves_the_other_tabs_job_alone():
