@@ -120,8 +120,11 @@ def live_app(
     env: dict | None = None,
     extra_servers: tuple[str, ...] = (),
     seed: str = "",
+    models: list[list[str]] | None = None,
 ) -> Iterator[LiveApp]:
     """Start `simulators` simulator processes and `manage.py serve` pointed at them.
+
+    `models`: each simulator's model files ("folder/file"), by position.
 
     `extra_servers` are more COMFYUI_SERVERS URLs (dead ones, say); `seed` is Python run with
     `manage.py shell -c` on the migrated database before ComfyWeb starts (an earlier run's rows).
@@ -132,7 +135,13 @@ def live_app(
     try:
         for number in range(simulators):
             port = free_port()
-            process = start_simulator(port, data_dir / f"sim-{number}", delay=sim_delay, name=f"sim-{number}")
+            process = start_simulator(
+                port,
+                data_dir / f"sim-{number}",
+                delay=sim_delay,
+                name=f"sim-{number}",
+                models=models[number] if models and number < len(models) else None,
+            )
             sims.append((f"http://127.0.0.1:{port}", process))
         port = free_port()
         environment = {

@@ -8,6 +8,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 TRACES = FIXTURES / "comfyui" / "traces"
 WORKFLOWS = FIXTURES / "comfyui" / "workflows"
+OBJECT_INFO = FIXTURES / "comfyui" / "object_info"
 
 
 def traces_dir() -> Path:

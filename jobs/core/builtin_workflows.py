@@ -157,10 +157,130 @@ DEMO_WORKFLOWS: list[dict[str, Any]] = [
         ],
     }
 ]
+
+
+def _txt2img(ckpt: str, size: int, prefix: str) -> dict[str, Any]:
+    """ComfyUI's default text-to-image graph (as its frontend exports it) for one checkpoint."""
+    clip = ["4", 1]
+    return {
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": ckpt},
+            "_meta": {"title": "Load Checkpoint"},
+        },
+        "5": {
+            "class_type": "EmptyLatentImage",
+            "inputs": {"width": size, "height": size, "batch_size": 1},
+            "_meta": {"title": "Empty Latent Image"},
+        },
+        "6": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": "a lighthouse at dusk, oil painting", "clip": clip},
+            "_meta": {"title": "Positive prompt"},
+        },
+        "7": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": "text, watermark", "clip": clip},
+            "_meta": {"title": "Negative prompt"},
+        },
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 1,
+                "steps": 12,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "denoise": 1.0,
+                "model": ["4", 0],
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+            },
+            "_meta": {"title": "KSampler"},
+        },
+        "8": {
+            "class_type": "VAEDecode",
+            "inputs": {"samples": ["3", 0], "vae": ["4", 2]},
+            "_meta": {"title": "VAE Decode"},
+        },
+        **_save("9", "8", prefix),
+    }
+
+
+PROMPT_PARAM = {"name": "prompt", "type": "text", "node": "6", "input": "text", "label": "Prompt"}
+SEED_PARAM = {"name": "seed", "type": "seed", "node": "3", "input": "seed", "label": "Seed"}
+SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
+SDXL = "sd_xl_base_1.0.safetensors"
+ESRGAN = "RealESRGAN_x4plus.safetensors"
+
+# The model files of the two simulators `make run` starts: different sets, so that the demo
+# shows placement (each job goes where its checkpoint is; `python -m simulator --models`).
+DEMO_MODELS = {
+    "sim-1": [
+        f"checkpoints/{SD15}",
+        "checkpoints/DreamShaper_8_pruned.safetensors",
+        f"upscale_models/{ESRGAN}",
+    ],
+    "sim-2": [f"checkpoints/{SDXL}", "checkpoints/sd_xl_refiner_1.0.safetensors", "loras/ink.safetensors"],
+}
+
+# Workflows that need model files: installed with the demos, they run where their model is.
+MODEL_DEMO_WORKFLOWS: list[dict[str, Any]] = [
+    {
+        "slug": "txt2img-demo",
+        "name": "Text to image (simulator)",
+        "description": "ComfyUI's default graph with a checkpoint of your choice; each job runs "
+        "on a server that has the checkpoint.",
+        "graph": _txt2img(SD15, 512, "comfyweb/txt2img"),
+        "params": [
+            PROMPT_PARAM,
+            {
+                "name": "model",
+                "type": "choice",
+                "node": "4",
+                "input": "ckpt_name",
+                "label": "Checkpoint",
+                "default": SD15,
+                "choices": [SD15],
+            },
+            SEED_PARAM,
+        ],
+    },
+    {
+        "slug": "sdxl-demo",
+        "name": "SDXL text to image (simulator)",
+        "description": "Needs the SDXL base checkpoint: only the server holding it runs these jobs.",
+        "graph": _txt2img(SDXL, 1024, "comfyweb/sdxl"),
+        "params": [PROMPT_PARAM, SEED_PARAM],
+    },
+    {
+        "slug": "upscale-demo",
+        "name": "Upscale 4x with a model (simulator)",
+        "description": "An upscale model (a V3-schema loader): only the server holding it runs these jobs.",
+        "graph": {
+            **_load(),
+            "2": {
+                "class_type": "UpscaleModelLoader",
+                "inputs": {"model_name": ESRGAN},
+                "_meta": {"title": "Load Upscale Model"},
+            },
+            "3": {
+                "class_type": "ImageUpscaleWithModel",
+                "inputs": {"upscale_model": ["2", 0], "image": ["1", 0]},
+                "_meta": {"title": "Upscale Image (using Model)"},
+            },
+            **_save("4", "3", "comfyweb/upscale"),
+        },
+        "params": [IMAGE_PARAM],
+    },
+]
+DEMO_WORKFLOWS += MODEL_DEMO_WORKFLOWS
 DEMO_NODE = "SimSampler"
 
 
 def install_demos(workflow_model) -> None:
+    """Once: an operator may edit or disable them afterwards."""
     for spec in DEMO_WORKFLOWS:
         workflow_model.objects.get_or_create(
             slug=spec["slug"],

@@ -17,9 +17,16 @@ def free_port() -> int:
 
 
 def start_simulator(
-    port: int, data_dir: Path, *, delay: float = 0.0, name: str = "sim", timeout: float = 20.0
+    port: int,
+    data_dir: Path,
+    *,
+    delay: float = 0.0,
+    name: str = "sim",
+    models: list[str] | None = None,
+    timeout: float = 20.0,
 ) -> subprocess.Popen:
-    """Run `python -m simulator` and wait until it listens."""
+    """Run `python -m simulator` and wait until it listens; `models`: its model files, as
+    "folder/file" (listed in its /object_info)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
@@ -36,6 +43,7 @@ def start_simulator(
             str(delay),
             "--name",
             name,
+            *(["--models", ",".join(models)] if models else []),
         ],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -82,6 +82,7 @@ class Command(BaseCommand):
 
     def _start_simulators(self, count: int, delay: float, register_named) -> list[str]:
         """Start `count` simulators as child processes; returns their names."""
+        from jobs.core.builtin_workflows import DEMO_MODELS
         from jobs.management.simulators import free_port, start_simulator
 
         processes = []
@@ -90,7 +91,13 @@ class Command(BaseCommand):
             port = free_port()
             name = f"sim-{number}"
             processes.append(
-                start_simulator(port, settings.DATA_DIR / "simulators" / name, delay=delay, name=name)
+                start_simulator(
+                    port,
+                    settings.DATA_DIR / "simulators" / name,
+                    delay=delay,
+                    name=name,
+                    models=DEMO_MODELS.get(name),
+                )
             )
             register_named(name, f"http://127.0.0.1:{port}")
             names.append(name)
