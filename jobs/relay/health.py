@@ -70,13 +70,13 @@ def set_server_health(
         Server.objects.filter(id=server_id).update(**changes)
 
 
-def record_info(server_id: int, version: str, system_stats: dict[str, Any], inventory: Inventory) -> bool:
+def record_info(
+    server_id: int, version: str, system_stats: dict[str, Any] | None, inventory: Inventory
+) -> bool:
     """What the server is and offers, read on every connect, every few minutes and on an
-    operator's refresh; True when its inventory changed. Writes only what changed."""
-    current = Server.objects.filter(id=server_id).values("version", "system_stats").first()
-    if current is None:
-        return False
-    if current != {"version": version[:50], "system_stats": system_stats}:
+    operator's refresh; True when its inventory changed. Writes only what changed
+    (`system_stats` None: not read this time)."""
+    if system_stats is not None:
         Server.objects.filter(id=server_id).update(version=version[:50], system_stats=system_stats)
     changed = servers.record_inventory(server_id, inventory)
     if changed and DEMO_NODE in inventory.node_classes:

@@ -168,19 +168,24 @@ class ServerWatcher:
             self.server_id, online=False, error=error, holder=self.holder, flap=flap
         )
 
-    async def refresh_info(self) -> bool:
+    async def refresh_info(self, *, stats: bool = True) -> bool:
         """What the server is and offers: version and devices (/system_stats), node classes
-        and model files (/object_info, jobs.pool.inventory). False when it did not answer."""
+        and model files (/object_info, jobs.pool.inventory). False when it did not answer.
+
+        `stats=False` (the periodic re-read, and after a missing model): the inventory only,
+        so that a re-read that finds nothing new writes nothing (free memory always changes).
+        """
         try:
-            stats = await self.client.system_stats()
+            system = await self.client.system_stats() if stats else None
             inventory = parse_object_info(await self.client.object_info())
         except ComfyError as error:
             log.warning("could not read info of %s: %s", self.name, error)
             return False
-        self.version = str(stats.get("system", {}).get("comfyui_version", ""))
+        if system is not None:
+            self.version = str(system.get("system", {}).get("comfyui_version", ""))
         self.inventory = inventory
         self.inventory_read_at = time.monotonic()
-        if await db(health.record_info)(self.server_id, self.version, stats, inventory):
+        if await db(health.record_info)(self.server_id, self.version, system, inventory):
             self.on_free()  # jobs waiting for a model this server now lists may go
         return True
 
@@ -202,7 +207,7 @@ class ServerWatcher:
             failures = 0
             if time.monotonic() - self.inventory_read_at >= settings.COMFYWEB_INVENTORY_EVERY:
                 self.inventory_read_at = time.monotonic()  # one refresh at a time
-                self._spawn(self.refresh_info())  # models get copied onto running servers
+                self._spawn(self.refresh_info(stats=False))  # models get copied onto servers
             self.queue_remaining = len(queue.running) + len(queue.pending)
             await self.answered(self.queue_remaining)
             await self._publish_positions(queue)
@@ -354,7 +359,7 @@ class ServerWatcher:
         the file's own and counts as usual, so that no job loops."""
         for key, file in missing:
             await db(servers.forget_model)(self.server_id, key, file)
-        if await self.refresh_info() and misplaced.still_listed(self.inventory, missing):
+        if await self.refresh_info(stats=False) and misplaced.still_listed(self.inventory, missing):
             return False
         files = ", ".join(sorted({file for _, file in missing}))
         log.info("%s lacks %s; placing job %s again", self.name, files, job_id)

@@ -141,7 +141,7 @@ async def test_a_file_the_fresh_inventory_still_lists_is_broken_and_its_failure_
     server = await db(Server.objects.get)(name="gpu-1")
     watcher = ServerWatcher(server.id, server.name, server.url, "client")
 
-    async def still_there() -> bool:  # the re-read /object_info lists the file again
+    async def still_there(*, stats: bool = True) -> bool:  # the re-read lists the file again
         watcher.inventory = Inventory(frozenset(), {KEY: frozenset({UPSCALER})})
         return True
 
