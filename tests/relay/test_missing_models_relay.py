@@ -4,6 +4,7 @@ FileNotFoundError at run time), with a real relay and two simulators."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -153,3 +154,20 @@ async def test_a_file_the_fresh_inventory_still_lists_is_broken_and_its_failure_
     )
     await watcher.client.aclose()
     await watcher.probe_client.aclose()
+
+
+async def test_models_copied_onto_a_running_server_are_seen_at_the_next_re_read(settings):
+    settings.COMFYWEB_INVENTORY_EVERY = 0.5
+    async with running_simulator(name="gpu", models=[f"checkpoints/{CKPT}"]) as sim:
+        await db(make_server)("gpu", url=sim.url, watched=False)
+        stop, task = await run_relay()
+        try:
+            await wait_for(_inventory_read("gpu", CKPT))
+            first = await db(lambda: Server.objects.get(name="gpu").inventory_at)()
+            await asyncio.sleep(1.5)  # re-reads that find nothing new write nothing
+            assert await db(lambda: Server.objects.get(name="gpu").inventory_at)() == first
+            await sim.set_models(add=["loras/ink.safetensors"])
+            await wait_for(_inventory_read("gpu", "ink.safetensors"), timeout=10)
+        finally:
+            stop.set()
+            await task
