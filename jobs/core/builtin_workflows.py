@@ -208,7 +208,14 @@ def _txt2img(ckpt: str, size: int, prefix: str) -> dict[str, Any]:
     }
 
 
-PROMPT_PARAM = {"name": "prompt", "type": "text", "node": "6", "input": "text", "label": "Prompt"}
+PROMPT_PARAM = {
+    "name": "prompt",
+    "type": "text",
+    "node": "6",
+    "input": "text",
+    "label": "Prompt",
+    "default": "a lighthouse at dusk, oil painting",
+}
 SEED_PARAM = {"name": "seed", "type": "seed", "node": "3", "input": "seed", "label": "Seed"}
 SD15 = "v1-5-pruned-emaonly-fp16.safetensors"
 SDXL = "sd_xl_base_1.0.safetensors"
