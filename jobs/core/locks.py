@@ -48,7 +48,8 @@ def bump_seq(tab_id) -> int:
 
 def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction
-    (`for_update=False`: a plain read, for judging a submission without locking the pool).
+    (`for_update=False`: a plain read without the work counted, for judging a submission by
+    inventories and statuses alone, without locking the pool).
 
     Race: two tabs taking a lock at the same moment would both count the same load and pile
     onto one server. Locking the server rows first makes the second wait for the first's
@@ -70,12 +71,14 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     now = timezone.now()
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
-    outstanding = dict(
-        Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
-        .values("server_id")
-        .annotate(count=Count("id"))
-        .values_list("server_id", "count")
-    )
+    outstanding: dict[int, int] = {}
+    if for_update:
+        outstanding = dict(
+            Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
+            .values("server_id")
+            .annotate(count=Count("id"))
+            .values_list("server_id", "count")
+        )
     return [
         load_of(
             s,
