@@ -29,8 +29,12 @@ def frame(path: str, line: int, function: str) -> str:
     return f'  File "{path}", line {line}, in {function}\n{_ELIDED}'
 
 
-# comfy_api/internal make_locked_method_func: every V3 node function is called through it.
-_V3_WRAPPER = ("/opt/ComfyUI/comfy_api/internal/__init__.py", 149, "wrapped_func")
+# Every V3 node function is called through make_locked_method_func and EXECUTE_NORMALIZED
+# (recorded: tests/fixtures/comfyui/object_info/0.3.64.missing-models.json).
+_V3_WRAPPERS = [
+    ("/opt/ComfyUI/comfy_api/internal/__init__.py", 149, "wrapped_func"),
+    ("/opt/ComfyUI/comfy_api/latest/_io.py", 1270, "EXECUTE_NORMALIZED"),
+]
 
 Frame = tuple[str, int, str]
 
@@ -38,7 +42,7 @@ Frame = tuple[str, int, str]
 def node_traceback(source: Frame, v3: bool = False, inner: tuple[Frame, ...] = ()) -> list[str]:
     """Traceback of an exception raised inside a node function at ``source`` (or in the
     ComfyUI helpers ``inner`` that the function called)."""
-    wrapper = [_V3_WRAPPER] if v3 else []
+    wrapper = _V3_WRAPPERS if v3 else []
     return [frame(*f) for f in [*_EXECUTOR_FRAMES, *wrapper, source, *inner]]
 
 

@@ -2,7 +2,8 @@
 
 IMAGE is a Pillow image (RGB, as LoadImage always converts; RGBA is accepted), MASK is an
 "L" image (255 = 1.0). Batches hold one image. Each class names the ComfyUI source frame
-its function lives in, so tracebacks look like the real ones (trace 05).
+its function lives in, so tracebacks look like the real ones (trace 05). The Stable Diffusion
+stand-ins live in sd_nodes.py; NODES holds both.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ImageInvert(Node):
 
 class ImageBlur(Node):
     RETURN_TYPES = ("IMAGE",)
+    V3 = True
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_post_processing.py", 92, "execute")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
