@@ -96,7 +96,7 @@ class WaitForRoom(Exception):
         server_id: int | None,
         *,
         reachable: bool = True,
-        reason: dict[str, str] | None = None,
+        reason: dict[str, Any] | None = None,
         reserves: frozenset[int] | EllipsisType | None = ...,
     ) -> None:
         super().__init__(server_id)
@@ -119,11 +119,14 @@ def _fail(job: Job, code: str, message: str) -> tuple[None, list[Event]]:
     return None, found + ([] if not found else release_events(job.tab_id))
 
 
-def _waiting_for_siblings(load: ServerLoad, needs: Needs) -> dict[str, str]:
+def _waiting_for_siblings(load: ServerLoad, needs: Needs) -> dict[str, Any]:
     lacks = ", ".join(load.lacking(needs)) or "what it needs (its models are not known yet)"
     return {
         "code": "tab_busy",
         "message": f"Waiting for this tab's jobs on {load.name} to finish: {load.name} lacks {lacks}.",
+        "what": lacks,
+        "servers": [load.name],
+        "state": "busy",
     }
 
 
@@ -197,11 +200,7 @@ def start_attempt(
 def _no_room(loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict) -> WaitForRoom:
     """Why a job with no lock found no server, and what it reserves meanwhile."""
     if verdict.waiting is not None:  # only offline servers, or unread ones, could run it
-        return WaitForRoom(
-            None,
-            reason={"code": "no_capable_server_online", "message": verdict.waiting},
-            reserves=frozenset(),
-        )
+        return WaitForRoom(None, reason=verdict.waiting.reason(), reserves=frozenset())
     if not any(load.online for load in loads.values()):
         return WaitForRoom(None, reachable=False)
     able = frozenset(s.id for s in loads.values() if may_take_new_lock(s, needs))

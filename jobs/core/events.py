@@ -50,7 +50,7 @@ def job_progress(
 
 
 def job_queue(
-    tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, str] | None = None
+    tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, Any] | None = None
 ) -> Event:
     """A job's place in the queue: ComfyWeb's while pending, the server's while queued.
 

@@ -10,7 +10,7 @@ from typing import Any
 
 _latest: dict[str, dict[str, Any]] = {}
 _queue_position: dict[str, int] = {}
-_waiting: dict[str, dict[str, str]] = {}
+_waiting: dict[str, dict[str, Any]] = {}
 
 # Why a pending job cannot start, beside its place in ComfyWeb's queue (JOB `waiting`).
 NO_SERVER = {
@@ -38,14 +38,14 @@ def queue_position(job_id: Any) -> int | None:
     return _queue_position.get(str(job_id))
 
 
-def set_waiting(job_id: Any, reason: dict[str, str] | None) -> None:
+def set_waiting(job_id: Any, reason: dict[str, Any] | None) -> None:
     if reason is None:
         _waiting.pop(str(job_id), None)
     else:
         _waiting[str(job_id)] = reason
 
 
-def waiting(job_id: Any) -> dict[str, str] | None:
+def waiting(job_id: Any) -> dict[str, Any] | None:
     return _waiting.get(str(job_id))
 
 

@@ -14,24 +14,57 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from jobs.pool.balancer import ServerLoad
 from jobs.pool.requirements import Needs
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Why a job cannot start now: only `servers` could run it, and they are offline
+    (`state` "offline") or have never been read ("unknown"); `what` names what it needs."""
+
+    what: str
+    servers: tuple[str, ...]
+    state: str
+
+    @property
+    def message(self) -> str:
+        names = _join(self.servers)
+        if self.state == "offline":
+            have = "has it and is" if len(self.servers) == 1 else "have it and are"
+            return f"Waiting for a server with {self.what}: {names} {have} offline."
+        return f"Waiting for a server with {self.what}: the models of {names} are not known yet."
+
+    def reason(self) -> dict[str, Any]:
+        """The JOB's `waiting` (docs/api.md §3): the page words it in the user's language."""
+        return {
+            "code": "no_capable_server_online",
+            "message": self.message,
+            "what": self.what,
+            "servers": list(self.servers),
+            "state": self.state,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
     refusal: str | None = None  # no enabled server can ever run it: the job fails
-    waiting: str | None = None  # why it cannot start now, beside "no room"
+    waiting: Waiting | None = None  # why it cannot start now, beside "no room"
 
     @property
     def refused(self) -> bool:
         return self.refusal is not None
 
 
-def _names(servers: Iterable[ServerLoad]) -> str:
-    names = sorted(s.name for s in servers)
+def _join(names: Iterable[str]) -> str:
+    names = list(names)
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _names(servers: Iterable[ServerLoad]) -> tuple[str, ...]:
+    return tuple(sorted(s.name for s in servers))
 
 
 def _things(items: list[str], needs: Needs) -> str:
@@ -61,11 +94,8 @@ def judge(loads: Iterable[ServerLoad], needs: Needs) -> Verdict:
         return Verdict()  # every known server would fit: only reachability is missing
     what = _things(lacked, needs) or ", ".join(needs.files())
     if fitting:
-        have = "has it and is" if len(fitting) == 1 else "have it and are"
-        return Verdict(waiting=f"Waiting for a server with {what}: {_names(fitting)} {have} offline.")
-    return Verdict(
-        waiting=f"Waiting for a server with {what}: the models of {_names(unknown)} are not known yet."
-    )
+        return Verdict(waiting=Waiting(what, _names(fitting), "offline"))
+    return Verdict(waiting=Waiting(what, _names(unknown), "unknown"))
 
 
 def _refusal(enabled: list[ServerLoad], needs: Needs) -> str:

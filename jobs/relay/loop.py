@@ -61,7 +61,7 @@ class Relay:
         self._positions: dict[uuid.UUID, tuple[int, str | None]] = {}
         # Why jobs wait beyond their place in the queue (no server reachable, a server with
         # their model offline, their tab's jobs elsewhere), as the last pass found.
-        self._reasons: dict[uuid.UUID, dict[str, str]] = {}
+        self._reasons: dict[uuid.UUID, dict[str, Any]] = {}
         self._stranded_since: float | None = None  # since when no server has been reachable
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -161,7 +161,7 @@ class Relay:
         await self._publish_positions(order, self._reasons)
         reserved = Reservations()
         no_server: set[uuid.UUID] = set()
-        reasons: dict[uuid.UUID, dict[str, str]] = {}
+        reasons: dict[uuid.UUID, dict[str, Any]] = {}
         for job in order:
             if job.job_id in self._dispatching or not reserved.allows(job):
                 if job.job_id in self._reasons:
@@ -229,7 +229,7 @@ class Relay:
             self._dispatching.discard(ticket.job_id)
 
     async def _publish_positions(
-        self, order: list[Waiting], reasons: dict[uuid.UUID, dict[str, str]]
+        self, order: list[Waiting], reasons: dict[uuid.UUID, dict[str, Any]]
     ) -> None:
         """Tell waiting jobs their place in ComfyWeb's queue, and why they wait beyond it
         (no server reachable, no server with their model online…), when either changes (no

@@ -43,6 +43,18 @@ BUILTIN_TEXT = (
     gettext_noop("Scale by"),
     gettext_noop("Method"),
     gettext_noop("Steps"),
+    gettext_noop("Text to image (simulator)"),
+    gettext_noop(
+        "ComfyUI's default graph with a checkpoint of your choice; "
+        "each job runs on a server that has the checkpoint."
+    ),
+    gettext_noop("SDXL text to image (simulator)"),
+    gettext_noop("Needs the SDXL base checkpoint: only the server holding it runs these jobs."),
+    gettext_noop("Upscale 4x with a model (simulator)"),
+    gettext_noop("An upscale model (a V3-schema loader): only the server holding it runs these jobs."),
+    gettext_noop("Prompt"),
+    gettext_noop("Checkpoint"),
+    gettext_noop("Seed"),
 )
 
 

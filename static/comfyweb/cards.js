@@ -145,16 +145,33 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     view.meta.replaceChildren(parts.join(" · "), view.elapsed.textContent ? " · " : "", view.elapsed);
   }
 
+  /** Why no server takes a job (docs/api.md §3): a server with its model offline or not
+   * read yet, its tab's jobs on a server that lacks the model. Worded here, in the page's
+   * language, from the parts the relay sends; its English `message` for any other code. */
+  function waitingText(waiting) {
+    const servers = waiting.servers || [];
+    const values = { what: waiting.what, servers: servers.join(", "), server: servers[0] };
+    if (waiting.code === "no_capable_server_online" && waiting.state === "offline") {
+      return fmt(ngettext(
+        "Waiting for a server with %(what)s: %(servers)s has it and is offline.",
+        "Waiting for a server with %(what)s: %(servers)s have it and are offline.",
+        servers.length), values);
+    }
+    if (waiting.code === "no_capable_server_online" && waiting.state === "unknown") {
+      return fmt(gettext("Waiting for a server with %(what)s: the models of %(servers)s are not known yet."), values);
+    }
+    if (waiting.code === "tab_busy") {
+      return fmt(gettext("Waiting for this tab's jobs on %(server)s to finish: %(server)s lacks %(what)s."), values);
+    }
+    return waiting.message;
+  }
+
   function queueText(job) {
     const position = job.queue_position;
     if (job.status === "pending" && job.waiting && job.waiting.code === "no_server") {
       return gettext("No server is reachable right now; the job starts as soon as one is.");
     }
-    if (job.status === "pending" && job.waiting && job.waiting.message) {
-      // Why no server takes it (a server with its model offline, its tab's jobs elsewhere):
-      // composed by the relay with the names of the servers and files involved.
-      return job.waiting.message;
-    }
+    if (job.status === "pending" && job.waiting && job.waiting.message) return waitingText(job.waiting);
     if (job.status === "pending") {
       return typeof position === "number"
         ? fmt(gettext("Number %(position)s waiting for a server"), { position: position + 1 })

@@ -81,10 +81,10 @@ def test_a_model_only_an_offline_server_has_waits_and_says_so_without_holding_ot
     job = submit(alice, make_tab(alice), "flux")
     with pytest.raises(attempts.WaitForRoom) as wait:
         attempts.start_attempt(job.id)
-    assert wait.value.reason == {
-        "code": "no_capable_server_online",
-        "message": "Waiting for a server with flux1-dev.safetensors: gpu-2 has it and is offline.",
-    }
+    assert wait.value.reason["code"] == "no_capable_server_online"
+    assert wait.value.reason["message"] == (
+        "Waiting for a server with flux1-dev.safetensors: gpu-2 has it and is offline."
+    )
     assert wait.value.reserves == frozenset(), "it waits for no slot another job could take"
     assert attempts.start_attempt(submit(bob, make_tab(bob), "sd").id)[0] is not None
 

@@ -41,7 +41,15 @@ def test_the_last_inventory_of_an_offline_server_counts_and_the_job_waits_for_it
     pool = [server("gpu-1", ["sd15.safetensors"]), server("gpu-2", ["flux1-dev.safetensors"], online=False)]
     verdict = judge(pool, needs("flux1-dev.safetensors"))
     assert not verdict.refused
-    assert verdict.waiting == "Waiting for a server with flux1-dev.safetensors: gpu-2 has it and is offline."
+    message = "Waiting for a server with flux1-dev.safetensors: gpu-2 has it and is offline."
+    assert verdict.waiting.message == message
+    assert verdict.waiting.reason() == {
+        "code": "no_capable_server_online",
+        "message": verdict.waiting.message,
+        "what": "flux1-dev.safetensors",
+        "servers": ["gpu-2"],
+        "state": "offline",
+    }, "the words and their parts, for the page to say in the user's language"
 
 
 def test_a_disabled_server_does_not_count():
@@ -56,7 +64,7 @@ def test_a_server_never_read_might_have_it_so_the_job_waits():
     pool = [server("gpu-1", ["sd15.safetensors"]), server("gpu-3", known=False)]
     verdict = judge(pool, needs("flux1-dev.safetensors"))
     assert not verdict.refused
-    assert verdict.waiting == (
+    assert verdict.waiting.message == (
         "Waiting for a server with flux1-dev.safetensors: the models of gpu-3 are not known yet."
     )
 
