@@ -159,7 +159,7 @@ DEMO_WORKFLOWS: list[dict[str, Any]] = [
 ]
 
 
-def _txt2img(ckpt: str, size: int, prefix: str) -> dict[str, Any]:
+def txt2img_graph(ckpt: str, size: int, prefix: str) -> dict[str, Any]:
     """ComfyUI's default text-to-image graph (as its frontend exports it) for one checkpoint."""
     clip = ["4", 1]
     return {
@@ -239,7 +239,7 @@ MODEL_DEMO_WORKFLOWS: list[dict[str, Any]] = [
         "name": "Text to image (simulator)",
         "description": "ComfyUI's default graph with a checkpoint of your choice; each job runs "
         "on a server that has the checkpoint.",
-        "graph": _txt2img(SD15, 512, "comfyweb/txt2img"),
+        "graph": txt2img_graph(SD15, 512, "comfyweb/txt2img"),
         "params": [
             PROMPT_PARAM,
             {
@@ -258,7 +258,7 @@ MODEL_DEMO_WORKFLOWS: list[dict[str, Any]] = [
         "slug": "sdxl-demo",
         "name": "SDXL text to image (simulator)",
         "description": "Needs the SDXL base checkpoint: only the server holding it runs these jobs.",
-        "graph": _txt2img(SDXL, 1024, "comfyweb/sdxl"),
+        "graph": txt2img_graph(SDXL, 1024, "comfyweb/sdxl"),
         "params": [PROMPT_PARAM, SEED_PARAM],
     },
     {

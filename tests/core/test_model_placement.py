@@ -3,6 +3,7 @@
 import pytest
 
 from jobs.core import attempts, servers, service
+from jobs.core.builtin_workflows import txt2img_graph
 from jobs.core.errors import ServiceError
 from jobs.core.models import Attempt, Job, Server, Tab, Workflow
 from jobs.pool.inventory import Inventory
@@ -22,22 +23,7 @@ CLASSES = [
 
 
 def graph(ckpt):
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["6", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "x"}},
-    }
+    return txt2img_graph(ckpt, 64, "x")
 
 
 def gpu(name, *files, **fields):

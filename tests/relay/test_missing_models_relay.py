@@ -11,6 +11,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from jobs.core import service
+from jobs.core.builtin_workflows import txt2img_graph
 from jobs.core.models import Attempt, Job, Server, Tab, Workflow
 from simulator.testing import running_simulator
 from tests.factories import make_server, make_session, make_upload
@@ -24,29 +25,7 @@ UPSCALER = "4x-UltraSharp.pth"
 
 
 def txt2img() -> dict:
-    clip = ["4", 1]
-    return {
-        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
-        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
-        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": clip}},
-        "3": {
-            "class_type": "KSampler",
-            "inputs": {
-                "seed": 7,
-                "steps": 4,
-                "cfg": 7.0,
-                "sampler_name": "euler",
-                "scheduler": "normal",
-                "denoise": 1.0,
-                "model": ["4", 0],
-                "positive": ["6", 0],
-                "negative": ["6", 0],
-                "latent_image": ["5", 0],
-            },
-        },
-        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
-        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "t"}},
-    }
+    return txt2img_graph(CKPT, 64, "t")
 
 
 def upscale() -> dict:
