@@ -14,11 +14,15 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
+from jobs.core import locks
 from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Output, Server, Tab, Upload, Workflow
 from jobs.core.servers import clean_base_url
-from jobs.operators import importer, importer_admin, pool_actions
+from jobs.operators import importer, importer_admin, inventories, pool_actions
+from jobs.pool.balancer import ServerLoad
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -82,6 +86,7 @@ class ServerAdmin(admin.ModelAdmin):
         "queue_remaining",
         "active_jobs",
         "version",
+        "model_count",
         "locked_tabs",
         "weight",
         "flaps",
@@ -89,7 +94,7 @@ class ServerAdmin(admin.ModelAdmin):
     )
     list_filter = ("enabled", "draining", "status", "builtin")
     search_fields = ("name", "url")
-    readonly_fields = (
+    health_fields = (
         "status",
         "last_seen",
         "offline_since",
@@ -103,15 +108,26 @@ class ServerAdmin(admin.ModelAdmin):
         "node_class_count",
         "client_id",
     )
+    model_fields = ("model_summary", "model_list")
     fieldsets = (
         (None, {"fields": ("name", "url", "enabled", "draining")}),
         ("Capacity", {"fields": ("weight", "max_concurrent", "max_queued")}),
         (
             "Health (filled in by the relay)",
-            {"fields": readonly_fields},
+            {"fields": health_fields},
+        ),
+        (
+            "Model files (read by the relay from /object_info)",
+            {
+                "fields": model_fields,
+                "description": "Read when the relay connects, every few minutes, and on "
+                "“Refresh” (a list action here, a button on the pool dashboard). "
+                "Jobs go only to servers that list every model file they need.",
+            },
         ),
     )
-    actions = ["enable", "disable", "drain", "undrain", "test_connection"]
+    readonly_fields = (*health_fields, *model_fields)
+    actions = ["enable", "disable", "drain", "undrain", "refresh", "test_connection"]
 
     def get_queryset(self, request):
         return (
@@ -146,6 +162,33 @@ class ServerAdmin(admin.ModelAdmin):
         classes = server.node_classes
         return str(len(classes)) if isinstance(classes, dict | list) else "–"
 
+    @admin.display(description="model files")
+    def model_count(self, server: Server) -> str:
+        count = inventories.model_count(server.model_files)
+        return "–" if count is None else str(count)
+
+    @admin.display(description="inventory")
+    def model_summary(self, server: Server) -> str:
+        count = inventories.model_count(server.model_files)
+        if count is None or server.inventory_at is None:
+            return "not read yet"
+        when = timezone.localtime(server.inventory_at).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{count} model file(s); read or last changed {when} ({timesince(server.inventory_at)} ago)"
+
+    @admin.display(description="model files")
+    def model_list(self, server: Server) -> str:
+        groups = [g for g in inventories.model_groups(server.model_files) if g.files]
+        if not groups:
+            return "not read yet" if server.model_files is None else "none"
+        return format_html(
+            '<ul class="model-groups" data-role="model-files">{}</ul>',
+            format_html_join(
+                "",
+                '<li data-keys="{}"><b>{}</b> ({}): {}</li>',
+                ((" ".join(g.keys), g.label, ", ".join(g.keys), ", ".join(g.files)) for g in groups),
+            ),
+        )
+
     def _flags(self, request, queryset, action: str) -> None:
         changed = pool_actions.set_server_flags(list(queryset.values_list("id", flat=True)), action)
         self.message_user(request, f"{action.capitalize()}: {changed} server(s).", messages.SUCCESS)
@@ -166,6 +209,18 @@ class ServerAdmin(admin.ModelAdmin):
     def undrain(self, request, queryset) -> None:
         self._flags(request, queryset, "undrain")
 
+    @admin.action(description="Refresh: re-read node classes and model files (/object_info) now")
+    def refresh(self, request, queryset) -> None:
+        names = []
+        for server in queryset:
+            pool_actions.refresh_server(server.id)
+            names.append(server.name)
+        self.message_user(
+            request,
+            f"Asked the relay to re-read the node classes and model files of {', '.join(names)}.",
+            messages.SUCCESS,
+        )
+
     @admin.action(description="Test connection: ask each for /system_stats now")
     def test_connection(self, request, queryset) -> None:
         for server in queryset:
@@ -182,7 +237,28 @@ class ServerAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         test = self.admin_site.admin_view(self.test_connection_view)
-        return [path("<int:server_id>/test-connection/", test, name="jobs_server_test"), *super().get_urls()]
+        refresh = self.admin_site.admin_view(self.refresh_view)
+        return [
+            path("<int:server_id>/test-connection/", test, name="jobs_server_test"),
+            path("<int:server_id>/refresh/", refresh, name="jobs_server_refresh"),
+            *super().get_urls(),
+        ]
+
+    def refresh_view(self, request: HttpRequest, server_id: int) -> HttpResponse:
+        back = HttpResponseRedirect(reverse("admin:jobs_server_change", args=[server_id]))
+        if request.method != "POST":
+            return back
+        server = get_object_or_404(Server, id=server_id)
+        if not self.has_change_permission(request, server):
+            raise PermissionDenied
+        pool_actions.refresh_server(server.id)
+        self.message_user(
+            request,
+            f"Asked the relay to re-read {server.name}'s node classes and model files; "
+            "reload this page in a moment.",
+            messages.SUCCESS,
+        )
+        return back
 
     def test_connection_view(self, request: HttpRequest, server_id: int) -> HttpResponse:
         if request.method != "POST":
@@ -200,10 +276,55 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "builtin")
     search_fields = ("slug", "name")
     prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("runs_on", "recorded_requirements")
+
+    def get_list_display(self, request):
+        """The list's "where it runs" column reads the pool once per page, not once per row."""
+        loads: list[ServerLoad] | None = None
+
+        @admin.display(description="where it runs")
+        def runs_on(workflow: Workflow) -> str:
+            nonlocal loads
+            if loads is None:
+                loads = locks.server_loads(for_update=False)
+            return inventories.workflow_runs_on(workflow, loads)
+
+        return (*super().get_list_display(request), runs_on)
 
     @admin.display(description="parameters")
     def param_count(self, workflow: Workflow) -> int:
         return len(workflow.params or [])
+
+    @admin.display(description="where it runs")
+    def runs_on(self, workflow: Workflow | None) -> str:
+        """With every parameter at its default; a model a user chooses may narrow it."""
+        if workflow is None or workflow.pk is None:
+            return "–"
+        return inventories.workflow_runs_on(workflow)
+
+    @admin.display(description="what it needs")
+    def recorded_requirements(self, workflow: Workflow | None) -> str:
+        needs = (workflow.requirements if workflow is not None else None) or {}
+        if not needs:
+            return "not recorded yet (saving the workflow records them)"
+        models = needs.get("models") or []
+        param_models = needs.get("param_models") or {}
+        rows = [
+            ("Node classes", ", ".join(needs.get("nodes") or []) or "none"),
+            (
+                "Model files",
+                "; ".join(f"{m['file']} ({m['key']}, node {m['node']})" for m in models) or "none",
+            ),
+            (
+                "Model parameters",
+                "; ".join(f"{name} chooses a {key} file" for name, key in sorted(param_models.items()))
+                or "none",
+            ),
+        ]
+        return format_html(
+            '<dl class="requirements" data-role="requirements">{}</dl>',
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", rows),
+        )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)
@@ -223,25 +344,18 @@ class WorkflowAdmin(admin.ModelAdmin):
             return self._review(request, context, save=step == "save")
         upload = importer_admin.UploadForm(request.POST or None, request.FILES or None)
         if step == "analyze" and upload.is_valid():
-            source = importer_admin.node_source(upload.cleaned_data.get("server"))
             try:
-                analysis = importer.analyze(
-                    upload.cleaned_data["raw"],
-                    source.object_info,
-                    source.classes,
-                    source.server_name,
-                )
+                reading = importer_admin.read(upload.cleaned_data["raw"], upload.cleaned_data.get("server"))
             except importer.GraphError as error:
                 for problem in error.problems:
                     upload.add_error(None, problem)
             else:
-                name = getattr(upload.cleaned_data.get("file"), "name", "") or "Imported workflow"
-                name = name.removesuffix(".json").removesuffix(".api")
-                notes = [*source.notes, *analysis.warnings]
+                analysis, notes = reading.analysis, reading.notes
+                name, slug = importer_admin.names_for(getattr(upload.cleaned_data.get("file"), "name", ""))
                 review = importer_admin.ReviewForm(
                     initial={
                         "name": name,
-                        "slug": name.lower().replace(" ", "-")[:64],
+                        "slug": slug,
                         "graph": json.dumps(analysis.graph, ensure_ascii=False),
                         "notes": json.dumps(notes),
                     }
@@ -262,12 +376,12 @@ class WorkflowAdmin(admin.ModelAdmin):
         if review.is_valid() and formset.is_valid():
             problems = importer.check_params(review.cleaned_data["graph"], params)
             if save and not problems:
-                workflow = Workflow.objects.create(
-                    slug=review.cleaned_data["slug"],
-                    name=review.cleaned_data["name"],
-                    description=review.cleaned_data["description"],
-                    graph=review.cleaned_data["graph"],
-                    params=params,
+                workflow, _ = importer_admin.save(
+                    review.cleaned_data["slug"],
+                    review.cleaned_data["name"],
+                    review.cleaned_data["description"],
+                    review.cleaned_data["graph"],
+                    params,
                 )
                 self.log_addition(request, workflow, "Imported from ComfyUI (API format).")
                 self.message_user(

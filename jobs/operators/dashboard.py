@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from jobs.core import servers as servers_status
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
+from jobs.operators import inventories
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 POOL_GROUP = "pool.dashboard"
 RECENT_JOBS = 50
 MAX_TABS = 200
+# Model file names per server row: the snapshot goes to every open dashboard every second;
+# the server's admin page lists them all.
+MAX_MODEL_NAMES = 40
 
 
 def _iso(value) -> str | None:
@@ -81,6 +85,19 @@ def _server(
         "running": running,
         "locked_tabs": {"count": len(tabs), "ids": tabs},
         "devices": _devices(server.system_stats),
+        "models": _models(server),
+    }
+
+
+def _models(server: Server) -> dict[str, Any]:
+    """Its model files: how many, the first names, and when they were read or last changed
+    (count None: never read)."""
+    names = inventories.model_file_names(server.model_files)
+    return {
+        "count": inventories.model_count(server.model_files),
+        "names": names[:MAX_MODEL_NAMES],
+        "more": max(len(names) - MAX_MODEL_NAMES, 0),
+        "at": _iso(server.inventory_at),
     }
 
 
@@ -105,7 +122,8 @@ def snapshot() -> dict[str, Any]:
     """Everything the dashboard shows, read in one transaction so its parts agree."""
     with transaction.atomic():
         servers = list(
-            Server.objects.annotate(
+            Server.objects.defer("node_classes")
+            .annotate(
                 active=Count("jobs", filter=Q(jobs__status__in=ACTIVE_STATUSES)),
                 queued=Count("jobs", filter=Q(jobs__status=JobStatus.QUEUED)),
             )

@@ -65,7 +65,8 @@ def server_action(request: HttpRequest, server_id: int, action: str) -> JsonResp
     server = get_object_or_404(Server, id=server_id)
     if action == "refresh":
         pool_actions.refresh_server(server.id)
-        return JsonResponse({"ok": True, "message": f"Asked the relay to refresh {server.name}."})
+        message = f"Asked the relay to re-read {server.name}'s node classes and model files."
+        return JsonResponse({"ok": True, "message": message})
     if action not in pool_actions.SERVER_FLAGS:
         return _error("unknown_action", f"Unknown action {action[:30]!r}.", 400)
     pool_actions.set_server_flags([server.id], action)

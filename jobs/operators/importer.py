@@ -5,6 +5,10 @@ parameters a user would set (the image, the positive and negative prompt, the se
 sizes…), typed and bounded from a server's /object_info when one is given, else from the
 built-in table in `jobs.operators.importer_rules`. The format and its traps are described in the
 tests/fixtures/comfyui/workflows/README.md; every file there is a test case.
+
+Model inputs (a checkpoint, a LoRA…) are proposed unticked, as a choice among the files the
+pool offers (`PoolModels`); with the pool's files given, a model of the graph that no server
+lists is a warning, never a refusal: models get copied onto servers later.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from jobs.operators.importer_rules import (
     OUTPUT_CLASSES,
     RULES,
     Rule,
+    model_kind,
 )
+from jobs.pool.inventory import is_model_input, model_key
+from jobs.pool.requirements import of_workflow
 
 MAX_BYTES = 5 * 1024 * 1024
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -37,6 +44,23 @@ class GraphError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+@dataclass(frozen=True)
+class PoolModels:
+    """The model files the pool offers per model input ("Class.input" → files): the union
+    over enabled servers' inventories (and a server's live /object_info when one was read).
+    `known_keys`: model inputs some inventory lists beyond the loaders ComfyWeb knows."""
+
+    files: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    known_keys: frozenset[str] = frozenset()
+
+    def offers(self, key: str, file: str) -> bool:
+        return file in self.files.get(key, frozenset())
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return self.known_keys | frozenset(self.files)
 
 
 @dataclass
@@ -316,15 +340,55 @@ def _propose_input(
 _KIND_ORDER = {"image": 0, "positive": 1, "negative": 2, "text": 3, "seed": 4}
 
 
-def propose(graph: Mapping[str, Any], object_info: ObjectInfo | None = None) -> list[Proposal]:
+def _propose_model(
+    node_id: str,
+    node: Mapping[str, Any],
+    name: str,
+    value: str,
+    object_info: ObjectInfo | None,
+    pool: PoolModels | None,
+) -> Proposal:
+    """A model input as a choice among the files the pool offers (plus the graph's own),
+    unticked: the operator normally fixes the model (README of the workflow fixtures)."""
+    cls = node["class_type"]
+    key = model_key(cls, name)
+    singular, _ = model_kind(key)
+    if pool is not None:
+        offered = set(pool.files.get(key, frozenset()))
+    else:
+        offered = set(_spec_from_info(_input_spec(object_info, cls, name)).get("choices") or [])
+    choices = sorted(str(c) for c in offered if c != value)
+    param = {
+        "name": _slug(singular),
+        "type": "choice",
+        "node": node_id,
+        "input": name,
+        "label": singular,
+        "default": value,
+        "choices": [value, *choices],
+    }
+    note = f"a model file ({key}): if ticked, users choose among the files the pool offers"
+    return Proposal(param=param, include=False, title=title_of(node), class_type=cls, note=note)
+
+
+def propose(
+    graph: Mapping[str, Any], object_info: ObjectInfo | None = None, pool: PoolModels | None = None
+) -> list[Proposal]:
     """Proposed parameters, images and prompts first, with unique names."""
     roles = prompt_roles(graph, object_info)
+    known_keys = pool.keys if pool is not None else frozenset()
     proposals: list[Proposal] = []
     for node_id, node in graph.items():
-        rules = RULES.get(node.get("class_type", ""), {})
+        cls = node.get("class_type", "")
+        rules = RULES.get(cls, {})
         for name, value in node.get("inputs", {}).items():
+            if is_link(value) or isinstance(value, dict):
+                continue
+            if isinstance(value, str) and value and is_model_input(cls, name, known_keys):
+                proposals.append(_propose_model(node_id, node, name, value, object_info, pool))
+                continue
             rule = rules.get(name)
-            if rule is None or is_link(value) or isinstance(value, dict):
+            if rule is None:
                 continue
             proposal = _propose_input(node_id, node, name, value, rule, roles.get(node_id), object_info)
             if proposal is not None:
@@ -369,23 +433,43 @@ def _unique_names(proposals: list[Proposal]) -> None:
 # --------------------------------------------------------------------------- all together
 
 
+def models_on_no_server(graph: Mapping[str, Any], pool: PoolModels) -> list[str]:
+    """A warning for each model file of the graph that no server of the pool lists."""
+    warnings: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for model in of_workflow(graph, [], pool.keys)["models"]:
+        key, file = model["key"], model["file"]
+        if (key, file) in seen or pool.offers(key, file):
+            continue
+        seen.add((key, file))
+        warnings.append(
+            f"{file} ({key}) is on no server yet: "
+            "jobs of this workflow will be refused until a server has it."
+        )
+    return warnings
+
+
 def analyze(
     data: str | bytes | Mapping[str, Any],
     object_info: ObjectInfo | None = None,
     server_classes: Iterable[str] | None = None,
     server_name: str = "",
+    pool: PoolModels | None = None,
 ) -> Analysis:
-    """Parse, validate and propose; `server_classes` (with its name) adds the class check."""
+    """Parse, validate and propose; `server_classes` (with its name) adds the class check,
+    `pool` (the files the pool offers) the model choices and the models-on-no-server check."""
     if isinstance(data, str | bytes):
         graph = parse(data)
     else:
         graph = dict(data)
         validate(graph)
-    analysis = Analysis(graph=graph, proposals=propose(graph, object_info))
+    analysis = Analysis(graph=graph, proposals=propose(graph, object_info, pool))
     if server_classes is not None:
         analysis.missing = missing_classes(graph, server_classes)
         if analysis.missing:
             analysis.warnings.append(f"Server {server_name or '?'} lacks: {', '.join(analysis.missing)}")
+    if pool is not None:
+        analysis.warnings.extend(models_on_no_server(graph, pool))
     texts: dict[tuple[str, Any], str] = {}  # (name without its suffix, default text) -> first name
     for proposal in analysis.proposals:
         if proposal.class_type == "CLIPTextEncode" and proposal.include:

@@ -4,21 +4,30 @@ Node definitions: the operator picks a server; its /object_info is fetched live 
 bounds, choices and the class check). When it does not answer, the classes it reported
 last (Server.node_classes, filled by the relay) are used for the class check, and the
 built-in table (jobs.operators.importer_rules) for bounds. With no server chosen, only the table.
+
+`read` and `save` are the import itself, shared by the admin's pages and
+`manage.py import_workflow`: the model files the pool offers come from the enabled servers'
+inventories (and the chosen server's live answer).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
 from django.forms import formset_factory
+from django.utils.text import slugify
 
-from jobs.core.models import Server, Workflow
+from jobs.core.models import Server, Workflow, model_input_keys
 from jobs.core.workflows import PARAM_TYPES
 from jobs.operators import importer, pool_actions
+from jobs.pool.inventory import Inventory, parse_object_info
 
 
 @dataclass
@@ -27,6 +36,7 @@ class NodeSource:
     object_info: dict[str, Any] | None = None
     classes: list[str] | None = None
     notes: list[str] = field(default_factory=list)
+    inventory: Inventory | None = None  # read live from the server's /object_info just now
 
 
 def node_source(server: Server | None) -> NodeSource:
@@ -54,7 +64,87 @@ def node_source(server: Server | None) -> NodeSource:
         info,
         list(info),
         [f"Types and bounds from {server.name}'s /object_info ({len(info)} classes)."],
+        parse_object_info(info) if server.enabled else None,
     )
+
+
+def pool_models(source: NodeSource | None = None) -> importer.PoolModels:
+    """The model files enabled servers list (their last inventories), with what the chosen
+    server answered just now."""
+    files: dict[str, set[str]] = {}
+    for stored in (
+        Server.objects.filter(enabled=True).exclude(model_files=None).values_list("model_files", flat=True)
+    ):
+        if isinstance(stored, dict):
+            for key, listed in stored.items():
+                if isinstance(listed, list):
+                    files.setdefault(str(key), set()).update(str(f) for f in listed)
+    if source is not None and source.inventory is not None:
+        for key, listed in source.inventory.models.items():
+            files.setdefault(key, set()).update(listed)
+    return importer.PoolModels(
+        {key: frozenset(found) for key, found in files.items()}, frozenset(model_input_keys())
+    )
+
+
+@dataclass
+class Reading:
+    """A workflow file read for import: the analysis, and where its node definitions came from."""
+
+    analysis: importer.Analysis
+    source_notes: list[str]
+
+    @property
+    def warnings(self) -> list[str]:
+        """Classes the server lacks, models on no server, prompts set twice."""
+        return self.analysis.warnings
+
+    @property
+    def notes(self) -> list[str]:
+        """Everything the review shows above the proposals."""
+        return [*self.source_notes, *self.analysis.warnings]
+
+
+def read(raw: str | bytes, server: Server | None) -> Reading:
+    """Analyze an exported file against `server`'s node definitions and the pool's models;
+    raises importer.GraphError when the file itself is refused."""
+    source = node_source(server)
+    pool = pool_models(source)
+    analysis = importer.analyze(raw, source.object_info, source.classes, source.server_name, pool)
+    return Reading(analysis, source.notes)
+
+
+def names_for(filename: str) -> tuple[str, str]:
+    """The name and slug an upload of this file starts with: "default-txt2img.api.json" →
+    ("default-txt2img", "default-txt2img")."""
+    name = Path(filename).name.removesuffix(".json").removesuffix(".api") or "Imported workflow"
+    return name, slugify(name)[:64] or "imported-workflow"
+
+
+def default_params(analysis: importer.Analysis) -> list[dict[str, Any]]:
+    """The parameters the review saves when the operator changes nothing: the ticked
+    proposals, through the review's own form conversion."""
+    return [form_to_param(param_to_initial(p)) for p in analysis.proposals if p.include]
+
+
+def save(
+    slug: str, name: str, description: str, graph: dict[str, Any], params: list[dict[str, Any]]
+) -> tuple[Workflow, bool]:
+    """Create the workflow, or update the one with this slug in place; (workflow, created).
+
+    An update keeps what the file does not say: whether it is enabled, and its description
+    when none is given."""
+    workflow = Workflow.objects.filter(slug=slug).first()
+    if workflow is None:
+        workflow = Workflow.objects.create(
+            slug=slug, name=name, description=description, graph=graph, params=params
+        )
+        return workflow, True
+    workflow.name, workflow.graph, workflow.params = name, graph, params
+    if description:
+        workflow.description = description
+    workflow.save()
+    return workflow, False
 
 
 class UploadForm(forms.Form):
@@ -201,3 +291,57 @@ def param_to_initial(proposal: importer.Proposal) -> dict[str, Any]:
         "where": f"{proposal.title} · node {param['node']} · {param['input']}"
         + (f" — {proposal.note}" if proposal.note else ""),
     }
+
+
+class SlugRefused(ValueError):
+    """The slug cannot be imported into (not the file's fault)."""
+
+
+@dataclass
+class Imported:
+    workflow: Workflow
+    created: bool
+    reading: Reading
+    params: list[dict[str, Any]]
+
+    @property
+    def unticked(self) -> list[importer.Proposal]:
+        return [p for p in self.reading.analysis.proposals if not p.include]
+
+
+def import_file(
+    raw: str | bytes,
+    filename: str,
+    *,
+    slug: str | None = None,
+    name: str | None = None,
+    server: Server | None = None,
+) -> Imported:
+    """What the admin's import does when the operator changes nothing: read the file, make
+    the proposals ticked by default the parameters, and save, updating a workflow of that
+    slug in place (workflows as code: importing the same file again changes nothing).
+
+    Raises importer.GraphError when the file is refused, SlugRefused for a bad slug."""
+    reading = read(raw, server)
+    graph = reading.analysis.graph
+    params = default_params(reading.analysis)
+    problems = importer.check_params(graph, params)
+    if problems:  # the proposals are valid as they are (tests/operators/test_importer.py)
+        raise importer.GraphError(problems)
+    default_name, default_slug = names_for(filename)
+    slug = slug or default_slug
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        raise SlugRefused(f"{slug!r} is not a slug: letters, digits, - and _ only.") from None
+    if len(slug) > 64:
+        raise SlugRefused(f"{slug!r} is longer than 64 characters.")
+    with transaction.atomic():
+        existing = Workflow.objects.select_for_update().filter(slug=slug).first()
+        if existing is not None and existing.builtin:
+            raise SlugRefused(
+                f"{slug!r} is a built-in workflow, which ComfyWeb installs itself: choose another slug."
+            )
+        chosen = name or (existing.name if existing is not None else default_name)
+        workflow, created = save(slug, chosen, "", graph, params)
+    return Imported(workflow, created, reading, params)

@@ -3,6 +3,10 @@
 The bounds are ComfyUI 0.3.64's own (`nodes.py`, `comfy_extras/`), used when no server's
 /object_info is at hand; a server's answer always wins. An input not listed here is never
 proposed: an operator adds such parameters by hand. `optional` proposals are shown unticked.
+
+Model inputs (a loader's checkpoint, LoRA, VAE…: jobs.pool.inventory.KNOWN_MODEL_INPUTS and
+any input a server lists as a model input) are not in RULES: each is proposed, unticked, as a
+choice among the files the pool offers, named and labelled from MODEL_KINDS.
 """
 
 from __future__ import annotations
@@ -152,7 +156,6 @@ RULES: dict[str, dict[str, Rule]] = {
         "strength_model": _float(-100.0, 100.0, 0.01, optional=True),
         "strength_clip": _float(-100.0, 100.0, 0.01, optional=True),
     },
-    "UpscaleModelLoader": {"model_name": _choice(optional=True)},
     # Real server nodes, unlike the frontend-only PrimitiveNode: the user sets their `value`.
     "PrimitiveInt": {"value": _int(-(2**53) + 1, 2**53 - 1)},
     "PrimitiveFloat": {"value": Rule("float")},
@@ -172,3 +175,41 @@ LABELS = {
     "grow_mask_by": "Grow mask by",
     "sampler_name": "Sampler",
 }
+
+# What a model input lists, by input name ("Class.input" first): the singular names a
+# parameter, the plural a group of a server's model files ("Checkpoints: a, b"); groups are
+# shown in this order.
+MODEL_KINDS: dict[str, tuple[str, str]] = {
+    "ckpt_name": ("Checkpoint", "Checkpoints"),
+    "config_name": ("Checkpoint config", "Checkpoint configs"),
+    "unet_name": ("Diffusion model", "Diffusion models"),
+    "lora_name": ("LoRA", "LoRAs"),
+    "vae_name": ("VAE", "VAEs"),
+    "clip_name": ("Text encoder", "Text encoders"),
+    "clip_name1": ("Text encoder 1", "Text encoders"),
+    "clip_name2": ("Text encoder 2", "Text encoders"),
+    "clip_name3": ("Text encoder 3", "Text encoders"),
+    "clip_name4": ("Text encoder 4", "Text encoders"),
+    "CLIPVisionLoader.clip_name": ("CLIP vision model", "CLIP vision models"),
+    "control_net_name": ("ControlNet", "ControlNets"),
+    "UpscaleModelLoader.model_name": ("Upscale model", "Upscale models"),
+    "style_model_name": ("Style model", "Style models"),
+    "gligen_name": ("GLIGEN model", "GLIGEN models"),
+    "hypernetwork_name": ("Hypernetwork", "Hypernetworks"),
+    "photomaker_model_name": ("PhotoMaker model", "PhotoMaker models"),
+    "audio_encoder_name": ("Audio encoder", "Audio encoders"),
+    "ModelPatchLoader.name": ("Model patch", "Model patches"),
+    "DiffusersLoader.model_path": ("Diffusers model", "Diffusers models"),
+}
+
+
+def model_kind(key: str) -> tuple[str, str]:
+    """(singular, plural) of a model input "Class.input"; its input name, humanized, when unknown."""
+    _, _, name = key.partition(".")
+    if key in MODEL_KINDS or name in MODEL_KINDS:
+        return MODEL_KINDS.get(key) or MODEL_KINDS[name]
+    label = name.replace("_", " ").capitalize() or key
+    return label, label
+
+
+KIND_ORDER = {plural: index for index, plural in enumerate(dict.fromkeys(p for _, p in MODEL_KINDS.values()))}

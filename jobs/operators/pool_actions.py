@@ -41,7 +41,8 @@ def set_server_flags(server_ids: list[int], action: str) -> int:
 
 
 def refresh_server(server_id: int) -> None:
-    """Ask the relay to fetch the server's /system_stats and /object_info again."""
+    """Ask the relay to fetch the server's /system_stats and /object_info again: its node
+    classes and model files (a refresh that changes nothing writes nothing)."""
     events.nudge_relay_sync("refresh", server=server_id)
     dashboard.notify_sync()
 

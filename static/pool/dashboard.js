@@ -80,6 +80,7 @@
       : h("span", { className: "muted", text: "–" });
     const tabs = [h("b", { text: s.locked_tabs.count })];
     for (const tab of s.locked_tabs.ids) tabs.push(h("div", { className: "mono", title: tab, text: short(tab) }));
+    const models = modelsCell(s.models);
     const vram = s.devices.length
       ? s.devices.map((d) => h("div", { text: `${d.name}: ${bytes(d.vram_free)} free / ${bytes(d.vram_total)}` }))
       : h("span", { className: "muted", text: "–" });
@@ -104,12 +105,32 @@
       h("td", {}, running),
       h("td", { "data-role": "locked-tabs" }, tabs),
       h("td", {}, vram),
+      h("td", { "data-role": "models" }, models),
       h("td", { text: s.version || "–" }),
       h("td", {}, [
         s.enabled ? button("disable", "Disable", id) : button("enable", "Enable", id),
         s.draining ? button("undrain", "Undrain", id) : button("drain", "Drain", id),
-        button("refresh", "Refresh", id),
+        button("refresh", "Refresh", {
+          ...id, title: "Re-read its node classes and model files (/object_info) and /system_stats now",
+        }),
       ]),
+    ]);
+  }
+
+  /** A server's model files: the count, the names folded in a <details>, when read. */
+  function modelsCell(m) {
+    if (!m || m.count === null || m.count === undefined) {
+      return h("span", { className: "muted", title: "its /object_info was not read yet", text: "not read yet" });
+    }
+    const names = m.names.map((name) => h("div", { className: "mono", text: name }));
+    if (m.more > 0) names.push(h("div", { className: "muted", text: `and ${m.more} more (see the server's page)` }));
+    return h("details", { "data-role": "model-files" }, [
+      h("summary", {
+        title: m.names.join("\n") + (m.more > 0 ? `\n… and ${m.more} more` : ""),
+        text: `${m.count} file${m.count === 1 ? "" : "s"}`,
+      }),
+      ...names,
+      m.at && h("div", { className: "muted" }, when(m.at, "read ")),
     ]);
   }
 
@@ -143,6 +164,14 @@
     ]);
   }
 
+  /** A rebuilt row keeps the <details> the operator opened in the old one. */
+  function keepOpen(before, after) {
+    for (const open of before.querySelectorAll("details[data-role][open]")) {
+      const same = after.querySelector(`details[data-role="${open.dataset.role}"]`);
+      if (same) same.open = true;
+    }
+  }
+
   /** Make `body` hold one row per item, in order, rebuilding only rows whose data changed. */
   function reconcile(section, items, key, build) {
     const body = bodies[section];
@@ -156,7 +185,10 @@
       let entry = known.get(id);
       if (!entry || entry.json !== json) {
         const row = build(item);
-        if (entry) entry.row.replaceWith(row);
+        if (entry) {
+          keepOpen(entry.row, row);
+          entry.row.replaceWith(row);
+        }
         entry = { json, row };
         known.set(id, entry);
       }

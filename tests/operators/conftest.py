@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.test import Client
@@ -35,15 +36,16 @@ def staff(staff_user) -> Client:
     return client
 
 
-@pytest.fixture
-def simulator_url() -> Iterator[str]:
+@contextmanager
+def simulator_in_thread(name: str = "sim-op", models: list[str] | None = None) -> Iterator[str]:
+    """A simulator holding `models` ("folder/file") in its own thread; yields its URL."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     state: dict = {}
 
     async def main() -> None:
         state["stop"] = asyncio.Event()
-        async with running_simulator(name="sim-op") as sim:
+        async with running_simulator(name=name, models=models) as sim:
             state["url"] = sim.url
             ready.set()
             await state["stop"].wait()
@@ -57,6 +59,12 @@ def simulator_url() -> Iterator[str]:
         loop.call_soon_threadsafe(state["stop"].set)
         thread.join(15)
         loop.close()
+
+
+@pytest.fixture
+def simulator_url() -> Iterator[str]:
+    with simulator_in_thread() as url:
+        yield url
 
 
 @pytest.fixture

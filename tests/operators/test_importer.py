@@ -337,3 +337,56 @@ def test_check_params_refuses_bad_edits():
     assert "image: node 2 input image is a link" in text
     assert "default of big: must be at most 8" in text
     assert "mode: a choice needs choices." in text
+
+
+def test_model_inputs_are_proposed_unticked_as_choices_of_the_pools_files():
+    pool = importer.PoolModels(
+        {
+            "UpscaleModelLoader.model_name": frozenset({"RealESRGAN_x2.pth"}),
+            "CheckpointLoaderSimple.ckpt_name": frozenset({"v1-5-pruned-emaonly-fp16.safetensors"}),
+        }
+    )
+    analysis = importer.analyze(load("upscale-esrgan"), pool=pool)
+    upscale = proposal(analysis, "13.model_name")
+    assert not upscale.include and upscale.param["name"] == "upscale_model"
+    assert upscale.param["label"] == "Upscale model"
+    assert upscale.param["choices"] == ["RealESRGAN_x4plus.safetensors", "RealESRGAN_x2.pth"]
+    assert upscale.param["default"] == "RealESRGAN_x4plus.safetensors"
+    checkpoint = proposal(analysis, "4.ckpt_name").param
+    assert checkpoint["choices"] == [
+        "DreamShaper_8_pruned.safetensors",
+        "v1-5-pruned-emaonly-fp16.safetensors",
+    ]
+    assert analysis.warnings == [
+        f"{file} ({key}) is on no server yet: jobs of this workflow will be refused until a server has it."
+        for file, key in [
+            ("DreamShaper_8_pruned.safetensors", "CheckpointLoaderSimple.ckpt_name"),
+            ("RealESRGAN_x4plus.safetensors", "UpscaleModelLoader.model_name"),
+        ]
+    ]
+    # Ticked as they are, the proposals are valid parameters.
+    assert importer.check_params(analysis.graph, [upscale.param, checkpoint]) == []
+
+
+def test_two_loaders_of_one_kind_get_told_apart_and_each_missing_file_is_named_once():
+    analysis = importer.analyze(load("sdxl-base-refiner"), pool=importer.PoolModels())
+    names = {where(p.param): p.param["name"] for p in analysis.proposals if p.param["input"] == "ckpt_name"}
+    assert names["4.ckpt_name"] == "checkpoint" and names["12.ckpt_name"] != "checkpoint"
+    missing = [w.split(" ")[0] for w in analysis.warnings if "on no server" in w]
+    assert missing == ["sd_xl_base_1.0.safetensors", "sd_xl_refiner_1.0.safetensors"]
+
+
+def test_without_the_pools_files_nothing_is_said_of_models():
+    analysis = importer.analyze(load("default-txt2img"))
+    assert not any("on no server" in w for w in analysis.warnings)
+    assert proposal(analysis, "4.ckpt_name").param["choices"] == ["v1-5-pruned-emaonly-fp16.safetensors"]
+
+
+def test_an_input_a_server_lists_as_a_model_is_proposed_as_one():
+    graph = load("core-invert")
+    graph["9"] = {"class_type": "MyLoader", "inputs": {"weights": "mine.safetensors"}}
+    pool = importer.PoolModels({"MyLoader.weights": frozenset({"mine.safetensors", "yours.safetensors"})})
+    analysis = importer.analyze(graph, pool=pool)
+    mine = proposal(analysis, "9.weights").param
+    assert mine["type"] == "choice" and mine["choices"] == ["mine.safetensors", "yours.safetensors"]
+    assert analysis.warnings == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -91,12 +92,22 @@ def test_staff_watch_the_pool_live_and_drain_a_server(app, browser, operator):
         )
         assert row.get_attribute("data-status") == "succeeded"
 
+        # Each server's model files, read by the relay on connect: a count that opens to the names.
+        for name in names:
+            summary = page.locator(f'tr[data-server="{name}"] details[data-role="model-files"] summary')
+            expect(summary).to_have_text(re.compile(r"^\d+ files?$"), timeout=15_000)
         target = page.locator(f'tr[data-server="{names[0]}"]')
+        target.locator('details[data-role="model-files"] summary').click()
+        assert target.locator('details[data-role="model-files"]').get_attribute("open") is not None
+        title = target.locator('button[data-action="refresh"]').get_attribute("title") or ""
+        assert title.startswith("Re-read its node classes and model files")
         assert target.get_attribute("data-draining") == "false"
         target.locator('button[data-action="drain"]').click()
         expect(page.locator(f'tr[data-server="{names[0]}"][data-draining="true"]')).to_be_visible(
             timeout=5_000
         )
+        opened = page.locator(f'tr[data-server="{names[0]}"] details[data-role="model-files"]')
+        assert opened.get_attribute("open") is not None, "the rebuilt row keeps the list open"
         expect(page.locator('[data-role="message"]')).to_have_text(f"{names[0]}: draining.")
         assert page.locator(f'tr[data-server="{names[1]}"]').get_attribute("data-draining") == "false"
         page.screenshot(path=str(ARTIFACTS / "pool-dashboard.png"), full_page=True)

@@ -13,6 +13,7 @@ from jobs.management.simulators import free_port
 from jobs.operators import importer
 from jobs.operators.importer_admin import param_to_initial
 from tests.factories import make_server
+from tests.operators.conftest import simulator_in_thread
 from tests.paths import WORKFLOWS
 
 pytestmark = pytest.mark.django_db
@@ -84,15 +85,21 @@ def test_the_editor_format_and_non_json_are_refused(staff):
     assert "Choose a file or paste the JSON" in page
 
 
+CHECKPOINT = "v1-5-pruned-emaonly-fp16.safetensors"
+CKPT = "CheckpointLoaderSimple.ckpt_name"
+NO_CHECKPOINT = (
+    f"{CHECKPOINT} ({CKPT}) is on no server yet: jobs of this workflow will be refused until a server has it."
+)
+
+
 def test_review_shows_proposals_server_check_and_the_users_form(staff, sim_server):
     response = upload(staff, "default-txt2img", server=sim_server.id)
     page = response.content.decode()
     assert 'data-role="review-form"' in page
     assert "Types and bounds from sim-op&#x27;s /object_info" in page
-    assert (
-        "Server sim-op lacks: CLIPTextEncode, CheckpointLoaderSimple, EmptyLatentImage, KSampler, VAEDecode"
-        in page
-    )
+    # The simulator has every node class of the graph, but not its checkpoint: a warning, no refusal.
+    assert "lacks" not in page
+    assert f'<p class="import-note is-warning" data-role="note">{NO_CHECKPOINT}</p>' in page
     proposals = [f.initial["name"] for f in response.context["formset"]]
     assert proposals[:3] == ["positive", "negative", "seed"]
     preview = response.context["preview"]
@@ -192,3 +199,51 @@ def test_non_staff_cannot_import(client, plain_user):
     client.force_login(plain_user)
     response = client.get(IMPORT)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_no_model_warning_when_the_chosen_server_holds_the_checkpoint(staff):
+    with simulator_in_thread("sim-ckpt", models=[f"checkpoints/{CHECKPOINT}"]) as url:
+        server = make_server("sim-ckpt", url=url)
+        page = upload(staff, "default-txt2img", server=server.id).content.decode()
+    assert "Types and bounds from sim-ckpt" in page
+    assert "on no server" not in page and "lacks" not in page
+
+
+def test_the_model_warning_reads_every_enabled_servers_last_inventory(staff):
+    make_server("gpu1", node_classes=["KSampler"], model_files={CKPT: ["other.safetensors"]})
+    page = upload(staff, "default-txt2img").content.decode()
+    assert NO_CHECKPOINT in page
+    make_server("gpu2", node_classes=["KSampler"], model_files={CKPT: [CHECKPOINT]}, enabled=False)
+    assert NO_CHECKPOINT in upload(staff, "default-txt2img").content.decode(), "a disabled server counts not"
+    make_server("gpu3", node_classes=["KSampler"], model_files={CKPT: [CHECKPOINT]})
+    assert "on no server" not in upload(staff, "default-txt2img").content.decode()
+
+
+def test_a_model_input_is_proposed_unticked_with_the_pools_files_as_choices(staff):
+    make_server("gpu1", node_classes=[], model_files={CKPT: ["b.safetensors", "a.safetensors"]})
+    make_server("gpu2", node_classes=[], model_files={CKPT: ["c.safetensors", CHECKPOINT]})
+    make_server("off", node_classes=[], model_files={CKPT: ["hidden.safetensors"]}, enabled=False)
+    response = upload(staff, "default-txt2img")
+    [row] = [f.initial for f in response.context["formset"] if f.initial["input"] == "ckpt_name"]
+    assert row["include"] is False and row["type"] == "choice" and row["name"] == "checkpoint"
+    assert row["label"] == "Checkpoint" and row["default"] == CHECKPOINT
+    assert row["choices"].splitlines() == [CHECKPOINT, "a.safetensors", "b.safetensors", "c.safetensors"]
+    assert "a model file (CheckpointLoaderSimple.ckpt_name)" in row["where"]
+    assert "on no server" not in response.content.decode()
+
+
+def test_a_ticked_model_parameter_joins_the_jobs_needs(staff):
+    make_server("gpu1", node_classes=[], model_files={CKPT: [CHECKPOINT, "a.safetensors"]})
+    analysis = importer.analyze((WORKFLOWS / "default-txt2img.api.json").read_bytes())
+
+    def edit(index, row):
+        if row["input"] == "ckpt_name":
+            row.update(include=True, choices=f"{CHECKPOINT}\na.safetensors")
+
+    response = staff.post(IMPORT, review_post(analysis, edit=edit, slug="txt2img-models"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    workflow = Workflow.objects.get(slug="txt2img-models")
+    [checkpoint] = [p for p in workflow.params if p["input"] == "ckpt_name"]
+    assert checkpoint["name"] == "checkpoint" and checkpoint["default"] == CHECKPOINT
+    assert workflow.requirements["param_models"] == {"checkpoint": CKPT}
+    assert workflow.requirements["models"] == [], "the chosen file is the job's, not the workflow's"
