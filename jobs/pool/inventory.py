@@ -21,7 +21,7 @@ from typing import Any
 # nodes in a loader category count too when their choices look like files (MODEL_SUFFIXES).
 KNOWN_MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "CheckpointLoaderSimple": ("ckpt_name",),
-    "CheckpointLoader": ("config_name", "ckpt_name"),
+    "CheckpointLoader": ("ckpt_name",),  # its config_name lists the .yaml configs every install ships
     "ImageOnlyCheckpointLoader": ("ckpt_name",),
     "unCLIPCheckpointLoader": ("ckpt_name",),
     "LoraLoader": ("lora_name",),
@@ -42,7 +42,10 @@ KNOWN_MODEL_INPUTS: dict[str, tuple[str, ...]] = {
     "PhotoMakerLoader": ("photomaker_model_name",),
 }
 
-MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".onnx", ".pt2")
+# What ComfyUI lists in a model folder (folder_paths.supported_pt_extensions), and GGUF/ONNX
+# of the custom loaders. A loader choice without one (VAELoader's "pixel_space", the "taesd"
+# decoders it builds from vae_approx) is no file anyone copies: neither inventory nor need.
+MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pt", ".pth", ".pt2", ".bin", ".pkl", ".gguf", ".onnx")
 UPLOAD_MARKS = ("image_upload", "video_upload", "audio_upload", "upload", "image_folder", "remote")
 
 
@@ -67,9 +70,13 @@ def is_upload(options: Mapping[str, Any]) -> bool:
     return any(options.get(mark) for mark in UPLOAD_MARKS)
 
 
+def is_model_file(name: str) -> bool:
+    return name.lower().endswith(MODEL_SUFFIXES)
+
+
 def _looks_like_files(choices: list[str]) -> bool:
     """An empty list (a folder with no files) or choices that are file names."""
-    return all(c.lower().endswith(MODEL_SUFFIXES) or "/" in c or "\\" in c for c in choices)
+    return all(is_model_file(c) for c in choices)
 
 
 def _is_loader(entry: Mapping[str, Any]) -> bool:
@@ -93,7 +100,7 @@ def model_inputs(class_type: str, entry: Mapping[str, Any]) -> dict[str, list[st
                 continue
             choices = combo[0]
             if name in known or (loader and _looks_like_files(choices)):
-                found[str(name)] = choices
+                found[str(name)] = [c for c in choices if is_model_file(c)]
     return found
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.pool.inventory import is_model_input, model_key
+from jobs.pool.inventory import is_model_file, is_model_input, model_key
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def of_workflow(
             param = bound.get((str(node_id), str(name)))
             if param is not None:
                 param_models[param] = key
-            elif isinstance(value, str) and value:
+            elif isinstance(value, str) and is_model_file(value):
                 models.append({"node": str(node_id), "input": str(name), "key": key, "file": value})
     return {"nodes": sorted(nodes), "models": models, "param_models": param_models}
 
@@ -79,7 +79,7 @@ def of_job(requirements: Mapping[str, Any], values: Mapping[str, Any]) -> Needs:
     models = {(str(m["key"]), str(m["file"])) for m in requirements.get("models") or []}
     for param, key in (requirements.get("param_models") or {}).items():
         value = values.get(param)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and is_model_file(value):
             models.add((str(key), value))
     return Needs(frozenset(requirements.get("nodes") or []), frozenset(models))
 
