@@ -9,6 +9,7 @@ from .errors import (
     NotFound,
     PromptRejected,
     ProtocolError,
+    TooLarge,
     summarize_node_errors,
 )
 from .messages import (
@@ -35,6 +36,7 @@ from .types import (
     HistoryEntry,
     Outcome,
     OutputImage,
+    OutputItem,
     QueuedPrompt,
     QueueState,
     UploadedImage,
@@ -60,6 +62,7 @@ __all__ = [
     "NotFound",
     "Outcome",
     "OutputImage",
+    "OutputItem",
     "Preview",
     "Progress",
     "ProgressState",
@@ -68,6 +71,7 @@ __all__ = [
     "QueueState",
     "QueuedPrompt",
     "Status",
+    "TooLarge",
     "Unknown",
     "UploadedImage",
     "parse_binary",

@@ -17,7 +17,7 @@ import mimetypes
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -28,6 +28,7 @@ from .errors import (
     NotFound,
     PromptRejected,
     ProtocolError,
+    TooLarge,
 )
 from .types import HistoryEntry, QueuedPrompt, QueueState, UploadedImage
 
@@ -186,6 +187,42 @@ class ComfyClient:
             raise self._http_error(response, NotFound, f"{image_type} file not found: {filename}")
         self._raise_for_status(response)
         return response.content
+
+    async def view_to(
+        self, sink: IO[bytes], filename: str, subfolder: str = "", image_type: str = "output", *, limit: int
+    ) -> int:
+        """Stream an output, input or temp file into `sink`, never whole in memory; returns
+        its size. Raises NotFound on 404 and TooLarge past `limit` bytes (`sink` then holds
+        a part: the caller discards it)."""
+        params = {"filename": filename, "subfolder": subfolder, "type": image_type}
+        what = f"GET {self._base_url}/view {filename}"
+        try:
+            async with self._http.stream("GET", "/view", params=params) as response:
+                if response.status_code == 404:
+                    await response.aread()
+                    raise self._http_error(response, NotFound, f"{image_type} file not found: {filename}")
+                if response.status_code >= 500 or not response.is_success:
+                    await response.aread()
+                    if response.status_code >= 500:
+                        raise ComfyUnavailable(
+                            f"{what}: HTTP {response.status_code}",
+                            server_url=self._base_url,
+                            status=response.status_code,
+                        )
+                    self._raise_for_status(response)
+                size = 0
+                async for chunk in response.aiter_bytes():  # as it arrives, not gathered
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(
+                            f"{what}: larger than {limit} bytes", server_url=self._base_url, limit=limit
+                        )
+                    sink.write(chunk)
+                return size
+        except httpx.TimeoutException as exc:
+            raise ComfyUnavailable(f"{what}: timed out ({exc!r})", server_url=self._base_url) from exc
+        except httpx.TransportError as exc:
+            raise ComfyUnavailable(f"{what}: {exc!r}", server_url=self._base_url) from exc
 
     # -- queue --------------------------------------------------------------
 

@@ -126,6 +126,14 @@ class NotFound(ComfyHTTPError):
     """GET /view answered 404: the file is not on this server (empty body)."""
 
 
+class TooLarge(ComfyError):
+    """A file from the server is larger than the limit the caller set (``limit`` bytes)."""
+
+    def __init__(self, message: str, *, server_url: str | None = None, limit: int = 0) -> None:
+        super().__init__(message, server_url=server_url)
+        self.limit = limit
+
+
 class ProtocolError(ComfyError):
     """The server answered, but not in the shape this client understands."""
 

@@ -107,6 +107,33 @@ class OutputImage:
 
 
 @dataclass(frozen=True)
+class OutputItem:
+    """One result of an output node, whatever key the server reported it under.
+
+    A file (`filename` set: pass `filename`, `subfolder`, `type` to ``ComfyClient.view``) or a
+    text (`text` set, from PreviewAny and the "show text" nodes). `index` runs across all the
+    keys of the node, so that an `images` and a `gifs` entry of one node never share a slot.
+    `animated` is the node's `animated` flag for that file (SaveVideo and SaveAnimatedWEBP
+    report their files under `images` with `"animated": [true]`).
+    """
+
+    node_id: str
+    index: int
+    key: str
+    filename: str = ""
+    subfolder: str = ""
+    type: str = "output"
+    text: str | None = None
+    animated: bool = False
+
+
+# Keys of an output node that carry text rather than files.
+TEXT_KEYS = ("text",)
+# Keys that describe the files of other keys.
+FLAG_KEYS = ("animated",)
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One finished job from GET /history. It exists only once the job is over
     (success, error or interrupt); a queued or running job has no entry."""
@@ -165,6 +192,26 @@ class HistoryEntry:
                     )
         return found
 
+    def results(self) -> list[OutputItem]:
+        """Every result of every output node, in the server's order: files under any key
+        (`images`, `gifs`, `audio`, `video`, `3d`, unknown ones whose items carry a
+        `filename`) and texts. A failed job keeps the outputs of the nodes that did finish."""
+        found: list[OutputItem] = []
+        for node_id, output in self.outputs.items():
+            if not isinstance(output, Mapping):
+                continue
+            index = 0
+            for key, items in output.items():
+                if key in FLAG_KEYS or not isinstance(items, list):
+                    continue
+                flags = output.get("animated")
+                for position, item in enumerate(items):
+                    result = _result(str(node_id), index, str(key), item, flags, position)
+                    if result is not None:
+                        found.append(result)
+                        index += 1
+        return found
+
     @classmethod
     def from_json(cls, prompt_id: str, body: Any) -> HistoryEntry:
         body = _dict(body, f"history entry {prompt_id}")
@@ -192,6 +239,27 @@ class HistoryEntry:
             number=number,
             client_id=client_id,
         )
+
+
+def _result(node_id: str, index: int, key: str, item: Any, flags: Any, position: int) -> OutputItem | None:
+    if key in TEXT_KEYS:
+        if isinstance(item, str):
+            return OutputItem(node_id, index, key, text=item)
+        return None
+    if not (isinstance(item, Mapping) and isinstance(item.get("filename"), str) and item["filename"]):
+        return None
+    animated = (
+        key == "images" and isinstance(flags, list) and position < len(flags) and flags[position] is True
+    )
+    return OutputItem(
+        node_id,
+        index,
+        key,
+        filename=item["filename"],
+        subfolder=str(item.get("subfolder") or ""),
+        type=str(item.get("type") or "output"),
+        animated=animated,
+    )
 
 
 @dataclass(frozen=True)

@@ -296,12 +296,16 @@ def mark_queued_then_check(
 class StoredOutput:
     node_id: str
     index: int
-    file: str
+    file: str  # empty for a text
     filename: str
     kind: str
     content_type: str
     width: int | None
     height: int | None
+    media: str = "image"
+    duration: float | None = None
+    size: int | None = None
+    text: str = ""
 
 
 def finish(
@@ -339,6 +343,10 @@ def finish(
                     "content_type": out.content_type,
                     "width": out.width,
                     "height": out.height,
+                    "media": out.media,
+                    "duration": out.duration,
+                    "size": out.size,
+                    "text": out.text,
                 },
             )
         found = [job_event(job_id)]

@@ -217,18 +217,28 @@ class Upload(models.Model):
 
 
 class Output(models.Model):
-    """A result image ComfyWeb downloaded from the attempt's server into its own storage."""
+    """A result ComfyWeb downloaded from the attempt's server into its own storage, or a text
+    an output node reported (`media` "text": `text` holds it, `file` is empty).
+
+    `media` and `content_type` come from the bytes (jobs.media.detect), never from the
+    server's key or the file's name; `index` runs across all keys of the node.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="outputs")
     node_id = models.CharField(max_length=64)
     index = models.IntegerField()
-    file = models.CharField(max_length=300)
+    file = models.CharField(max_length=300, blank=True, default="")
     filename = models.CharField(max_length=255)
+    # The server's folder type (`output` or `temp`), as before media existed.
     kind = models.CharField(max_length=16, default="output")
-    content_type = models.CharField(max_length=50, default="image/png")
+    media = models.CharField(max_length=16, default="image", db_index=True)
+    content_type = models.CharField(max_length=100, default="image/png")
     width = models.IntegerField(null=True)
     height = models.IntegerField(null=True)
+    duration = models.FloatField(null=True)  # seconds: video, audio, animations
+    size = models.BigIntegerField(null=True)  # bytes of the file (of the text, for a text)
+    text = models.TextField(blank=True, default="")
     thumbnail = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -16,13 +16,21 @@ def _iso(value) -> str | None:
 
 
 def output_dict(output: Output) -> dict[str, Any]:
-    return {
+    """One result (SPEC §6): `media` says how to show it, the rest are its media's figures."""
+    shape = {
         "url": reverse("output-file", args=[output.id]),
         "filename": output.filename,
+        "media": output.media,
+        "content_type": output.content_type,
         "width": output.width,
         "height": output.height,
+        "duration": output.duration,
+        "size": output.size,
         "kind": output.kind,
     }
+    if output.media == "text":
+        shape["text"] = output.text
+    return shape
 
 
 def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any]:

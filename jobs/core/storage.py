@@ -8,9 +8,14 @@ same file again instead of a second copy (SPEC §2.6).
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 
 
@@ -26,10 +31,37 @@ def save_upload(data: bytes, extension: str) -> str:
     return _storage().save(name, ContentFile(data))
 
 
-def save_output(job_id: uuid.UUID | str, node_id: str, index: int, data: bytes, extension: str) -> str:
+def _output_name(job_id: uuid.UUID | str, node_id: str, index: int, extension: str) -> str:
     safe_node = "".join(c if c.isalnum() else "_" for c in str(node_id))
-    name = f"outputs/{uuid.UUID(str(job_id)).hex}/{safe_node}_{index}.{extension}"
-    return _storage().save(name, ContentFile(data))
+    return f"outputs/{uuid.UUID(str(job_id)).hex}/{safe_node}_{index}.{extension}"
+
+
+def save_output(job_id: uuid.UUID | str, node_id: str, index: int, data: bytes, extension: str) -> str:
+    return _storage().save(_output_name(job_id, node_id, index, extension), ContentFile(data))
+
+
+def save_output_file(job_id: uuid.UUID | str, node_id: str, index: int, path: Path, extension: str) -> str:
+    """Store a downloaded result from a local file, read in chunks (videos run to gigabytes)."""
+    with path.open("rb") as handle:
+        return _storage().save(_output_name(job_id, node_id, index, extension), File(handle))
+
+
+@contextlib.contextmanager
+def local_copy(name: str) -> Iterator[Path]:
+    """The stored file as a local path (for PyAV, which reads files), a temporary copy when
+    the storage is not the local disk."""
+    storage = _storage()
+    try:
+        local = storage.path(name)
+    except NotImplementedError:  # an object store: no local path
+        local = None
+    if local is not None:
+        yield Path(local)
+        return
+    with tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as copy, storage.open(name, "rb") as source:
+        shutil.copyfileobj(source, copy)
+        copy.flush()
+        yield Path(copy.name)
 
 
 def open_file(name: str):

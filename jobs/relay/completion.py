@@ -7,19 +7,21 @@ the same attempt (outputs are stored under fixed names and finishing is conditio
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
-from PIL import Image
+from django.conf import settings
 
-from jobs.comfy import ComfyClient, HistoryEntry
+from jobs.comfy import ComfyClient, HistoryEntry, OutputItem, TooLarge
 from jobs.core import attempts, events, instruments, storage
 from jobs.core.models import JobStatus
+from jobs.media import detect
 from jobs.relay import misplaced
 
 if TYPE_CHECKING:
@@ -54,10 +56,17 @@ async def complete(
         return False
     outcome = tracked.outcome or entry.outcome
     if outcome == "success":
-        outputs = await download(client, tracked.job_id, entry)
-        result = await db(attempts.finish)(
-            tracked.job_id, tracked.attempt, JobStatus.SUCCEEDED, outputs=outputs
-        )
+        try:
+            outputs = await download(client, tracked.job_id, entry)
+        except OutputRefused as refused:
+            failure = {"code": "output_too_large", "message": str(refused), "node": None}
+            result = await db(attempts.finish)(
+                tracked.job_id, tracked.attempt, JobStatus.FAILED, error=failure
+            )
+        else:
+            result = await db(attempts.finish)(
+                tracked.job_id, tracked.attempt, JobStatus.SUCCEEDED, outputs=outputs
+            )
     elif outcome == "interrupted":
         cancelled = {"code": "cancelled", "message": "Cancelled while running.", "node": None}
         result = await db(attempts.finish)(
@@ -75,31 +84,72 @@ async def complete(
     return True
 
 
+class OutputRefused(Exception):
+    """A result ComfyWeb will not store (larger than COMFYWEB_MAX_OUTPUT_BYTES): the job fails
+    with this message rather than keep a part of it."""
+
+
 async def download(
     client: ComfyClient, job_id: uuid.UUID, entry: HistoryEntry
 ) -> list[attempts.StoredOutput]:
-    """Every image of the entry, fetched with /view from the attempt's own server."""
+    """Every result of the entry: each file streamed from the attempt's own server (/view)
+    into storage, never whole in memory, and each text as it came."""
     stored: list[attempts.StoredOutput] = []
-    counters: dict[str, int] = {}
-    for image in entry.images():
-        data = await client.view(image.filename, image.subfolder, image.type)
-        index = counters.get(image.node_id, 0)
-        counters[image.node_id] = index + 1
-        width, height, content_type, extension = describe_image(data)
-        name = await db(storage.save_output)(job_id, image.node_id, index, data, extension)
-        stored.append(
-            attempts.StoredOutput(
-                node_id=image.node_id,
-                index=index,
-                file=name,
-                filename=image.filename,
-                kind=image.type,
-                content_type=content_type,
-                width=width,
-                height=height,
-            )
-        )
+    limit = settings.COMFYWEB_MAX_OUTPUT_BYTES
+    for item in entry.results():
+        if item.text is not None:
+            stored.append(_text(item))
+            continue
+        with tempfile.NamedTemporaryFile(prefix="comfyweb-output-") as part:
+            try:
+                size = await client.view_to(part, item.filename, item.subfolder, item.type, limit=limit)
+            except TooLarge:
+                raise OutputRefused(
+                    f"The result {item.filename} is larger than COMFYWEB_MAX_OUTPUT_BYTES "
+                    f"({limit / 1e6:,.0f} MB), so it was not kept."
+                ) from None
+            part.flush()
+            stored.append(await asyncio.to_thread(_store, job_id, item, Path(part.name), size))
     return stored
+
+
+TEXT_LIMIT = 100_000  # characters of a text result kept
+
+
+def _text(item: OutputItem) -> attempts.StoredOutput:
+    text = (item.text or "")[:TEXT_LIMIT]
+    return attempts.StoredOutput(
+        node_id=item.node_id,
+        index=item.index,
+        file="",
+        filename=f"{item.node_id}_{item.index}.txt",
+        kind="output",
+        content_type="text/plain; charset=utf-8",
+        width=None,
+        height=None,
+        media="text",
+        size=len(text.encode()),
+        text=text,
+    )
+
+
+def _store(job_id: uuid.UUID, item: OutputItem, path: Path, size: int) -> attempts.StoredOutput:
+    """What the file is, from its bytes, and the file into storage (in a worker thread)."""
+    info = detect.describe(path, item.filename)
+    name = storage.save_output_file(job_id, item.node_id, item.index, path, info.extension)
+    return attempts.StoredOutput(
+        node_id=item.node_id,
+        index=item.index,
+        file=name,
+        filename=item.filename,
+        kind=item.type,
+        content_type=info.content_type,
+        width=info.width,
+        height=info.height,
+        media=info.media,
+        duration=info.duration,
+        size=size,
+    )
 
 
 def history_error(entry: HistoryEntry) -> dict[str, Any]:
@@ -112,13 +162,3 @@ def history_error(entry: HistoryEntry) -> dict[str, Any]:
             "node": message.get("node_id"),
         }
     return {"code": "execution_error", "message": "The server reported an error.", "node": None}
-
-
-def describe_image(data: bytes) -> tuple[int | None, int | None, str, str]:
-    """Size, content type and file extension of a downloaded output, from its bytes."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = (image.format or "PNG").lower()
-            return image.width, image.height, f"image/{kind}", {"jpeg": "jpg"}.get(kind, kind)
-    except (OSError, ValueError):
-        return None, None, "application/octet-stream", "bin"

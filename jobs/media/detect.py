@@ -1,0 +1,142 @@
+"""Tell a result's or an upload's media from its bytes, never from its name.
+
+ComfyUI reports an MP4 under `images` and a WEBP animation beside PNG stills; a name can lie
+and a key says little. The bytes decide: puremagic names the container, then Pillow or PyAV
+opens it to read its size, frames and duration. What nothing recognises is a plain download.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import puremagic
+from PIL import Image, UnidentifiedImageError
+
+# The media a result or an input can be; the page shows each its own way.
+MEDIA = ("image", "animated", "video", "audio", "text", "3d", "file")
+
+# Content types browsers know by these names (puremagic reports older aliases).
+_CANONICAL = {"audio/wave": "audio/wav", "audio/x-wav": "audio/wav", "audio/x-flac": "audio/flac"}
+_THREE_D = {
+    ".glb": "model/gltf-binary",
+    ".gltf": "model/gltf+json",
+    ".obj": "model/obj",
+    ".stl": "model/stl",
+    ".ply": "application/octet-stream",
+    ".fbx": "application/octet-stream",
+}
+HEAD_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a file is. `extension` has no dot; figures are None where they do not apply."""
+
+    media: str
+    content_type: str
+    extension: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None  # seconds, for video, audio and animations
+    frames: int | None = None
+
+    @property
+    def playable(self) -> bool:
+        return self.media in ("video", "audio")
+
+
+def describe(path: Path, name: str = "") -> MediaInfo:
+    """The media of the file at `path`; `name` (what the server called it) only helps to
+    name what the bytes leave open (a 3D model, a text), never to overrule them."""
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    if not head:
+        return MediaInfo("file", "application/octet-stream", "bin")
+    mime, extension = _magic(head)
+    if mime.startswith("image/"):
+        return _picture(path, mime, extension)
+    if mime.startswith(("video/", "audio/")) or extension in ("mp4", "m4a", "mov", "webm", "mkv", "ogg"):
+        return _stream(path, mime, extension)
+    return _other(head, name)
+
+
+def _magic(head: bytes) -> tuple[str, str]:
+    try:
+        matches = puremagic.magic_string(head)
+    except puremagic.PureError:
+        return "", ""
+    for match in matches:
+        if match.mime_type:
+            return _CANONICAL.get(match.mime_type, match.mime_type), match.extension.lstrip(".").lower()
+    return "", ""
+
+
+def _picture(path: Path, mime: str, extension: str) -> MediaInfo:
+    try:
+        with Image.open(path) as image:
+            image.load()  # the first frame whole: a truncated file fails here, not in the page
+            frames = getattr(image, "n_frames", 1)
+            width, height = image.size
+            kind = (image.format or extension).lower()
+            duration = _animation_seconds(image) if frames > 1 else None
+    except Image.DecompressionBombError:  # a huge result: a picture all the same, shown as a download
+        return MediaInfo("file", mime, extension or "bin")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return MediaInfo("file", mime, extension or "bin")
+    extension = {"jpeg": "jpg"}.get(kind, kind)
+    content_type = f"image/{kind}" if kind in ("png", "jpeg", "webp", "gif", "bmp", "tiff") else mime
+    media = "animated" if frames > 1 else "image"
+    return MediaInfo(media, content_type, extension, width, height, duration, frames if frames > 1 else None)
+
+
+def _animation_seconds(image: Image.Image) -> float | None:
+    total = 0.0
+    try:
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            image.load()  # WEBP tells a frame's duration only once the frame is read
+            total += float(image.info.get("duration") or 0)
+    except (EOFError, OSError, ValueError):
+        return None
+    return total / 1000 if total else None
+
+
+def _stream(path: Path, mime: str, extension: str) -> MediaInfo:
+    """Video or audio, from its container: a video stream makes it a video (an MP4 of sound
+    alone is audio). What PyAV cannot open is a download."""
+    try:
+        with av.open(str(path)) as container:
+            duration = float(container.duration / av.time_base) if container.duration else None
+            if container.streams.video:
+                stream = container.streams.video[0]
+                frames = int(stream.frames) or None
+                content_type = mime if mime.startswith("video/") else f"video/{extension or 'mp4'}"
+                return MediaInfo(
+                    "video", content_type, extension or "mp4", stream.width, stream.height, duration, frames
+                )
+            if container.streams.audio:
+                content_type = mime if mime.startswith("audio/") else f"audio/{extension or 'mp4'}"
+                return MediaInfo("audio", content_type, extension or "bin", duration=duration)
+    except (av.FFmpegError, OSError, ValueError):
+        pass
+    return MediaInfo("file", mime or "application/octet-stream", extension or "bin")
+
+
+def _other(head: bytes, name: str) -> MediaInfo:
+    suffix = Path(name).suffix.lower()
+    if head.startswith(b"glTF"):
+        return MediaInfo("3d", "model/gltf-binary", "glb")
+    if suffix in _THREE_D:
+        return MediaInfo("3d", _THREE_D[suffix], suffix.lstrip("."))
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        guessed = mimetypes.guess_type(name)[0] if name else None
+        safe = suffix.lstrip(".") if suffix[1:].isalnum() and len(suffix) <= 8 else "bin"
+        return MediaInfo("file", guessed or "application/octet-stream", safe or "bin")
+    if b"\0" in head:
+        return MediaInfo("file", "application/octet-stream", "bin")
+    return MediaInfo("text", "text/plain; charset=utf-8", "txt")
