@@ -73,17 +73,23 @@ def format_value(value: Any) -> Any:
     return str(value)
 
 
-def tensor_repr(image: Image.Image) -> str:
-    """str() of the torch tensor ComfyUI would hold: [1, H, W, C] (IMAGE) or [1, H, W] (MASK)."""
-    channels = len(image.getbands())
+def tensor_repr(image: Image.Image | list[Image.Image]) -> str:
+    """str() of the torch tensor ComfyUI would hold: [B, H, W, C] (IMAGE) or [B, H, W] (MASK);
+    a single image is a batch of one."""
+    images = image if isinstance(image, list) else [image]
+    channels = len(images[0].getbands())
+    batch = [_rows(frame, channels) for frame in images]
+    width, height = images[0].size
+    numel = len(images) * width * height * channels
+    return "tensor(" + _fmt(batch, 0, 4 if channels > 1 else 3, numel > 1000) + ")"
+
+
+def _rows(image: Image.Image, channels: int) -> list[Any]:
     data = list(image.get_flattened_data() if hasattr(image, "get_flattened_data") else image.getdata())
     width, height = image.size
     if channels == 1:
-        rows: list[Any] = [[data[y * width + x] / 255 for x in range(width)] for y in range(height)]
-    else:
-        rows = [[[c / 255 for c in data[y * width + x]] for x in range(width)] for y in range(height)]
-    numel = width * height * channels
-    return "tensor(" + _fmt([rows], 0, 4 if channels > 1 else 3, numel > 1000) + ")"
+        return [[data[y * width + x] / 255 for x in range(width)] for y in range(height)]
+    return [[[c / 255 for c in data[y * width + x]] for x in range(width)] for y in range(height)]
 
 
 def _fmt(values: list[Any], depth: int, ndim: int, summarize: bool) -> str:

@@ -27,6 +27,7 @@ from simulator.errors import (
 )
 from simulator.files import Storage
 from simulator.graph import ExecutionList, is_link, signatures
+from simulator.image_batch import pixel_count
 from simulator.models import ModelSet
 from simulator.nodes import NODES, Node, NodeContext, NodeResult
 from simulator.progress import ProgressRegistry, legacy_preview, metadata_preview
@@ -36,7 +37,8 @@ from simulator.ws import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, SocketHub
 log = logging.getLogger(__name__)
 
 # Node functions run inline (keeps message order deterministic) unless an input image is
-# bigger than this; then a thread keeps HTTP and sockets responsive meanwhile.
+# bigger than this, or the node encodes or decodes media (THREADED); then a thread keeps HTTP
+# and sockets responsive meanwhile.
 THREAD_PIXELS = 1_000_000
 
 
@@ -343,10 +345,14 @@ class Executor:
     async def _run(self, node: Node, ctx: NodeContext, inputs: dict[str, Any]) -> NodeResult:
         if node.IS_ASYNC:
             return await node.run_async(ctx, **inputs)
-        big = any(isinstance(v, Image.Image) and v.width * v.height > THREAD_PIXELS for v in inputs.values())
-        if big or (
-            node.RETURN_TYPES == ("IMAGE",)
-            and inputs.get("width", 0) * inputs.get("height", 0) > THREAD_PIXELS
+        big = any(pixel_count(v) > THREAD_PIXELS for v in inputs.values())
+        if (
+            node.THREADED
+            or big
+            or (
+                node.RETURN_TYPES == ("IMAGE",)
+                and inputs.get("width", 0) * inputs.get("height", 0) > THREAD_PIXELS
+            )
         ):
             return await asyncio.to_thread(node.run, ctx, **inputs)
         return node.run(ctx, **inputs)

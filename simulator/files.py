@@ -13,6 +13,27 @@ from pathlib import Path
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
+# What the recording host's mimetypes (Debian's /etc/mime.types, plus server.py's image/webp)
+# says of media files: fixed here so /view and the LoadVideo / LoadAudio lists do not depend
+# on the machine the simulator runs on. Other names go through mimetypes as before.
+MEDIA_TYPES = {
+    ".webp": "image/webp",
+    ".apng": "image/apng",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mov": "video/quicktime",
+    ".avi": "video/x-msvideo",
+    ".flac": "audio/flac",
+    ".wav": "audio/x-wav",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".opus": "audio/ogg",
+    ".m4a": "audio/mp4",
+    ".aac": "audio/aac",
+}
+
 
 class PathEscape(Exception):
     """A name that would leave its base directory."""
@@ -77,6 +98,16 @@ class Storage:
         folder = self.dirs["input"]
         names = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
         return sorted(n for n in names if os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS)
+
+    def input_files(self, kinds: tuple[str, ...] | None = None) -> list[str]:
+        """Top-level files of the input dir, sorted; with ``kinds``, only those whose MIME main
+        type is one of them (folder_paths.filter_files_content_types: LoadVideo asks for
+        "video", LoadAudio for "audio" and "video"; LoadImageMask lists every file)."""
+        folder = self.dirs["input"]
+        names = sorted(f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f)))
+        if kinds is None:
+            return names
+        return [n for n in names if guess_type(n).split("/")[0] in kinds]
 
     # --- /view ------------------------------------------------------------------------------
 
@@ -156,8 +187,14 @@ def file_sha256(path: str) -> str:
     return _sha256_file(path)
 
 
+def guess_type(filename: str) -> str:
+    """The MIME type of a file name, "" when unknown."""
+    media = MEDIA_TYPES.get(os.path.splitext(filename)[1].lower())
+    return media or mimetypes.guess_type(filename)[0] or ""
+
+
 def content_type(filename: str) -> str:
     """/view's Content-Type: guessed, with active types forced to a download."""
-    guessed = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    guessed = guess_type(filename) or "application/octet-stream"
     risky = {"text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript", "text/css"}
     return "application/octet-stream" if guessed in risky else guessed

@@ -7,6 +7,7 @@ stand-ins (sd_nodes.py) both build on it without importing each other.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -66,6 +67,8 @@ class Node:
     OWN_DELAY: ClassVar[bool] = False
     # V3 (comfy_api) nodes run through a wrapper that shows up in their tracebacks.
     V3: ClassVar[bool] = False
+    # True: ``run`` goes to a worker thread (encoding and decoding media keeps HTTP answering).
+    THREADED: ClassVar[bool] = False
     SOURCE: ClassVar[tuple[str, int, str]] = ("/opt/ComfyUI/nodes.py", 1, "run")
 
     def validate(self, storage: Storage, **inputs: Any) -> bool | str:
@@ -94,3 +97,23 @@ async def sample_steps(
     for step in range(steps):
         await sleep(seconds_per_step)
         await ctx.progress(step + 1, steps, preview(step))
+
+
+def compute_vars(prefix: str, width: int, height: int) -> str:
+    """folder_paths.compute_vars: %width%, %height% and the date fields of a filename prefix."""
+    if "%" not in prefix:
+        return prefix
+    now = time.localtime()
+    values = {
+        "%width%": str(width),
+        "%height%": str(height),
+        "%year%": str(now.tm_year),
+        "%month%": str(now.tm_mon).zfill(2),
+        "%day%": str(now.tm_mday).zfill(2),
+        "%hour%": str(now.tm_hour).zfill(2),
+        "%minute%": str(now.tm_min).zfill(2),
+        "%second%": str(now.tm_sec).zfill(2),
+    }
+    for key, value in values.items():
+        prefix = prefix.replace(key, value)
+    return prefix

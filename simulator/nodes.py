@@ -1,9 +1,10 @@
 """The nodes the simulator really executes, with Pillow images standing in for tensors.
 
 IMAGE is a Pillow image (RGB, as LoadImage always converts; RGBA is accepted), MASK is an
-"L" image (255 = 1.0). Batches hold one image. Each class names the ComfyUI source frame
-its function lives in, so tracebacks look like the real ones (trace 05). The Stable Diffusion
-stand-ins live in sd_nodes.py; NODES holds both.
+"L" image (255 = 1.0); a batch of more than one is an ImageBatch (image_batch.py) and the
+per-image nodes work frame by frame. Each class names the ComfyUI source frame its function
+lives in, so tracebacks look like the real ones (trace 05). The Stable Diffusion stand-ins
+live in sd_nodes.py, the media nodes in media_nodes.py; NODES holds all of them.
 """
 
 from __future__ import annotations
@@ -11,14 +12,23 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from typing import Any
 
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
 from simulator.files import Storage, file_sha256
-from simulator.node_base import UPSCALE_METHODS, Node, NodeContext, NodeResult, Progress, sample_steps
+from simulator.image_batch import batch_of, first, frames, map_frames
+from simulator.media_nodes import MEDIA_NODES
+from simulator.node_base import (
+    UPSCALE_METHODS,
+    Node,
+    NodeContext,
+    NodeResult,
+    Progress,
+    compute_vars,
+    sample_steps,
+)
 from simulator.sd_nodes import SD_NODES
 
 
@@ -38,18 +48,34 @@ class LoadImage(Node):
         return file_sha256(storage.annotated_path(inputs["image"]))
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
+        images: list[Image.Image] = []
+        masks: list[Image.Image] = []
         with Image.open(ctx.storage.annotated_path(inputs["image"])) as opened:
-            img = ImageOps.exif_transpose(opened)
-            if img.mode == "I":
-                img = img.point(lambda i: i * (1 / 255))
-            image = img.convert("RGB")
-            if "A" in img.getbands():
-                mask = ImageOps.invert(img.getchannel("A"))
-            elif img.mode == "P" and "transparency" in img.info:
-                mask = ImageOps.invert(img.convert("RGBA").getchannel("A"))
-            else:
-                mask = Image.new("L", (64, 64), 0)
-        return NodeResult((image, mask))
+            # Every frame of an animation (GIF, animated WEBP/PNG) becomes one of the batch;
+            # frames of another size than the first are skipped, MPO keeps its first frame.
+            for page in ImageSequence.Iterator(opened):
+                image, mask = _load_frame(page)
+                if images and image.size != images[0].size:
+                    continue
+                images.append(image)
+                masks.append(mask)
+            if opened.format == "MPO":
+                images, masks = images[:1], masks[:1]
+        return NodeResult((batch_of(images), batch_of(masks)))
+
+
+def _load_frame(page: Image.Image) -> tuple[Image.Image, Image.Image]:
+    img = ImageOps.exif_transpose(page)
+    if img.mode == "I":
+        img = img.point(lambda i: i * (1 / 255))
+    image = img.convert("RGB")
+    if "A" in img.getbands():
+        mask = ImageOps.invert(img.getchannel("A"))
+    elif img.mode == "P" and "transparency" in img.info:
+        mask = ImageOps.invert(img.convert("RGBA").getchannel("A"))
+    else:
+        mask = Image.new("L", (64, 64), 0)
+    return image, mask
 
 
 class ImageInvert(Node):
@@ -57,12 +83,15 @@ class ImageInvert(Node):
     SOURCE = ("/opt/ComfyUI/nodes.py", 1751, "invert")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
-        if image.mode == "RGBA":
-            r, g, b, a = image.split()
-            rgb = ImageOps.invert(Image.merge("RGB", (r, g, b)))
-            return NodeResult((Image.merge("RGBA", (*rgb.split(), a)),))
-        return NodeResult((ImageOps.invert(image.convert("RGB")),))
+        return NodeResult((map_frames(inputs["image"], _invert),))
+
+
+def _invert(image: Image.Image) -> Image.Image:
+    if image.mode == "RGBA":
+        r, g, b, a = image.split()
+        rgb = ImageOps.invert(Image.merge("RGB", (r, g, b)))
+        return Image.merge("RGBA", (*rgb.split(), a))
+    return ImageOps.invert(image.convert("RGB"))
 
 
 class ImageBlur(Node):
@@ -71,10 +100,10 @@ class ImageBlur(Node):
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_post_processing.py", 92, "execute")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
         if inputs["blur_radius"] == 0:
-            return NodeResult((image,))
-        return NodeResult((image.filter(ImageFilter.GaussianBlur(radius=inputs["sigma"])),))
+            return NodeResult((inputs["image"],))
+        blur = ImageFilter.GaussianBlur(radius=inputs["sigma"])
+        return NodeResult((map_frames(inputs["image"], lambda image: image.filter(blur)),))
 
 
 class ImageScaleBy(Node):
@@ -82,9 +111,10 @@ class ImageScaleBy(Node):
     SOURCE = ("/opt/ComfyUI/nodes.py", 1733, "upscale")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
+        image = first(inputs["image"])
         size = (round(image.width * inputs["scale_by"]), round(image.height * inputs["scale_by"]))
-        return NodeResult((image.resize(size, UPSCALE_METHODS[inputs["upscale_method"]]),))
+        method = UPSCALE_METHODS[inputs["upscale_method"]]
+        return NodeResult((map_frames(inputs["image"], lambda frame: frame.resize(size, method)),))
 
 
 class ImageScale(Node):
@@ -92,10 +122,13 @@ class ImageScale(Node):
     SOURCE = ("/opt/ComfyUI/nodes.py", 1708, "upscale")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
+        if inputs["width"] == 0 and inputs["height"] == 0:
+            return NodeResult((inputs["image"],))
+        return NodeResult((map_frames(inputs["image"], lambda image: self._scale(image, inputs)),))
+
+    @staticmethod
+    def _scale(image: Image.Image, inputs: dict[str, Any]) -> Image.Image:
         width, height = inputs["width"], inputs["height"]
-        if width == 0 and height == 0:
-            return NodeResult((image,))
         if width == 0:
             width = max(1, round(image.width * height / image.height))
         elif height == 0:
@@ -108,7 +141,7 @@ class ImageScale(Node):
             elif old_aspect < new_aspect:
                 y = round((image.height - image.height * (old_aspect / new_aspect)) / 2)
             image = image.crop((x, y, image.width - x, image.height - y))
-        return NodeResult((image.resize((width, height), UPSCALE_METHODS[inputs["upscale_method"]]),))
+        return image.resize((width, height), UPSCALE_METHODS[inputs["upscale_method"]])
 
 
 class EmptyImage(Node):
@@ -118,7 +151,8 @@ class EmptyImage(Node):
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         color = inputs.get("color", 0)
         rgb = ((color >> 16) & 0xFF, (color >> 8) & 0xFF, color & 0xFF)
-        return NodeResult((Image.new("RGB", (inputs["width"], inputs["height"]), rgb),))
+        image = Image.new("RGB", (inputs["width"], inputs["height"]), rgb)
+        return NodeResult((batch_of([image] * inputs.get("batch_size", 1)),))
 
 
 class ImageToMask(Node):
@@ -126,13 +160,12 @@ class ImageToMask(Node):
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_mask.py", 137, "image_to_mask")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
         index = ["red", "green", "blue", "alpha"].index(inputs["channel"])
-        bands = len(image.getbands())
+        bands = len(first(inputs["image"]).getbands())
         if index >= bands:
             # torch indexing image[:, :, :, 3] of an RGB tensor (trace 05).
             raise IndexError(f"index {index} is out of bounds for dimension 3 with size {bands}")
-        return NodeResult((image.getchannel(index),))
+        return NodeResult((map_frames(inputs["image"], lambda image: image.getchannel(index)),))
 
 
 class MaskToImage(Node):
@@ -140,8 +173,12 @@ class MaskToImage(Node):
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_mask.py", 118, "mask_to_image")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        mask: Image.Image = inputs["mask"].convert("L")
-        return NodeResult((Image.merge("RGB", (mask, mask, mask)),))
+        return NodeResult((map_frames(inputs["mask"], _mask_to_rgb),))
+
+
+def _mask_to_rgb(mask: Image.Image) -> Image.Image:
+    mask = mask.convert("L")
+    return Image.merge("RGB", (mask, mask, mask))
 
 
 class SaveImage(Node):
@@ -154,17 +191,22 @@ class SaveImage(Node):
         self.prefix_append = ""
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["images"]
-        prefix = _compute_vars(inputs.get("filename_prefix", "ComfyUI") + self.prefix_append, image)
+        images = frames(inputs["images"])
+        prefix = inputs.get("filename_prefix", "ComfyUI") + self.prefix_append
+        prefix = compute_vars(prefix, images[0].width, images[0].height)
         folder, stem, counter, subfolder = ctx.storage.save_image_path(prefix, self.dir_type)
         metadata = PngInfo()
         metadata.add_text("prompt", json.dumps(ctx.prompt))
         for key, value in (ctx.extra_pnginfo or {}).items():
             metadata.add_text(key, json.dumps(value))
-        name = f"{stem.replace('%batch_num%', '0')}_{counter:05}_.png"
-        image.save(os.path.join(folder, name), pnginfo=metadata, compress_level=self.compress_level)
-        ui = {"images": [{"filename": name, "subfolder": subfolder, "type": self.dir_type}]}
-        return NodeResult((), ui)
+        results = []
+        # One file per image of the batch, the counter going up by one each.
+        for batch_number, image in enumerate(images):
+            name = f"{stem.replace('%batch_num%', str(batch_number))}_{counter:05}_.png"
+            image.save(os.path.join(folder, name), pnginfo=metadata, compress_level=self.compress_level)
+            results.append({"filename": name, "subfolder": subfolder, "type": self.dir_type})
+            counter += 1
+        return NodeResult((), {"images": results})
 
 
 class PreviewImage(SaveImage):
@@ -185,8 +227,8 @@ class SimSampler(Node):
     SOURCE = ("/opt/ComfyUI/custom_nodes/simulator.py", 40, "sample")
 
     async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
-        preview = image.convert("RGB").resize((16, 16)) if inputs.get("preview", True) else None
+        image = inputs["image"]
+        preview = first(image).convert("RGB").resize((16, 16)) if inputs.get("preview", True) else None
         seconds = inputs.get("seconds_per_step", 0.05)
         await sample_steps(ctx, inputs.get("steps", 8), seconds, lambda step: preview)
         return NodeResult((image,))
@@ -205,26 +247,7 @@ NODES: dict[str, type[Node]] = {
     "MaskToImage": MaskToImage,
     "SimSampler": SimSampler,
     **SD_NODES,
+    **MEDIA_NODES,
 }
 
 __all__ = ["NODES", "UPSCALE_METHODS", "Node", "NodeContext", "NodeResult", "Progress"]
-
-
-def _compute_vars(prefix: str, image: Image.Image) -> str:
-    """folder_paths.compute_vars: %width%, %height% and the date fields."""
-    if "%" not in prefix:
-        return prefix
-    now = time.localtime()
-    values = {
-        "%width%": str(image.width),
-        "%height%": str(image.height),
-        "%year%": str(now.tm_year),
-        "%month%": str(now.tm_mon).zfill(2),
-        "%day%": str(now.tm_mday).zfill(2),
-        "%hour%": str(now.tm_hour).zfill(2),
-        "%minute%": str(now.tm_min).zfill(2),
-        "%second%": str(now.tm_sec).zfill(2),
-    }
-    for key, value in values.items():
-        prefix = prefix.replace(key, value)
-    return prefix

@@ -2,8 +2,9 @@
 
 The entries of the real nodes are copied from trace 10 (ComfyUI 0.3.64); only LoadImage's
 file list is filled in at request time. The Stable Diffusion nodes are in object_info_sd, their
-model lists filled from the instance's model set. SimSampler is the simulator's own node, shaped like
-the trace's TraceProbeSlow test node.
+model lists filled from the instance's model set; the media nodes are in object_info_media, the
+lists of LoadImageMask, LoadVideo and LoadAudio filled from the input folder. SimSampler is the
+simulator's own node, shaped like the trace's TraceProbeSlow test node.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from simulator.files import Storage
 from simulator.models import ModelSet
+from simulator.object_info_media import MEDIA_NODE_INFO
 from simulator.object_info_sd import SD_NODE_INFO
 
 REAL_NODES: dict[str, dict[str, Any]] = {
@@ -246,14 +249,36 @@ MODEL_INPUTS: dict[str, dict[str, str]] = {
 def _table(class_type: str) -> dict[str, Any]:
     if class_type == "SimSampler":
         return SIM_SAMPLER
-    return REAL_NODES.get(class_type) or SD_NODE_INFO[class_type]
+    return REAL_NODES.get(class_type) or SD_NODE_INFO.get(class_type) or MEDIA_NODE_INFO[class_type]
 
 
-def node_info(class_type: str, input_files: list[str], models: ModelSet | None = None) -> dict[str, Any]:
-    """One entry of /object_info; a copy, so callers may not alter the table."""
+# Inputs that list files of the input folder: node -> (input, MIME main types; None: all files).
+INPUT_FILE_LISTS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "LoadImageMask": ("image", None),
+    "LoadVideo": ("file", ("video",)),
+    "LoadAudio": ("audio", ("audio", "video")),
+}
+
+
+def node_info(
+    class_type: str,
+    input_files: list[str],
+    models: ModelSet | None = None,
+    storage: Storage | None = None,
+) -> dict[str, Any]:
+    """One entry of /object_info; a copy, so callers may not alter the table.
+
+    ``input_files`` is LoadImage's list; ``storage`` gives the other nodes' input file lists."""
     info = copy.deepcopy(_table(class_type))
     if class_type == "LoadImage":
         info["input"]["required"]["image"][0] = list(input_files)
+    if class_type in INPUT_FILE_LISTS and storage is not None:
+        name, kinds = INPUT_FILE_LISTS[class_type]
+        spec = info["input"]["required"][name]
+        if spec[0] == "COMBO":
+            spec[1]["options"] = storage.input_files(kinds)
+        else:
+            spec[0] = storage.input_files(kinds)
     models = models or ModelSet()
     for name, folder in MODEL_INPUTS.get(class_type, {}).items():
         files = models.vae_list() if class_type == "VAELoader" else models.files(folder)

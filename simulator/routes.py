@@ -153,14 +153,15 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
     @routes.get("/object_info")
     async def object_info(request: web.Request) -> web.Response:
         files = sim.storage.input_images()
-        return web.json_response({name: node_info(name, files, sim.models) for name in NODES})
+        return web.json_response({name: node_info(name, files, sim.models, sim.storage) for name in NODES})
 
     @routes.get("/object_info/{node_class}")
     async def object_info_node(request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
         if name not in NODES:
             return web.json_response({})
-        return web.json_response({name: node_info(name, sim.storage.input_images(), sim.models)})
+        info = node_info(name, sim.storage.input_images(), sim.models, sim.storage)
+        return web.json_response({name: info})
 
     @routes.get("/models")
     async def list_model_types(request: web.Request) -> web.Response:

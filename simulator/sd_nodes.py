@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from PIL import Image, ImageFilter
 
+from simulator.image_batch import first, map_frames
 from simulator.node_base import UPSCALE_METHODS, Node, NodeContext, NodeResult, sample_steps
 
 # What str() of the real object would start with (execution_error current_inputs).
@@ -309,7 +310,7 @@ class VAEEncode(Node):
     SOURCE = ("/opt/ComfyUI/nodes.py", 343, "encode")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        pixels = _crop_to_8(inputs["pixels"].convert("RGB"))
+        pixels = _crop_to_8(first(inputs["pixels"]).convert("RGB"))
         return NodeResult((Latent(pixels.width // 8, pixels.height // 8, source=pixels),))
 
 
@@ -318,8 +319,8 @@ class VAEEncodeForInpaint(Node):
     SOURCE = ("/opt/ComfyUI/nodes.py", 374, "encode")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["pixels"].convert("RGB")
-        mask: Image.Image = inputs["mask"].convert("L").resize(image.size, Image.Resampling.BILINEAR)
+        image: Image.Image = first(inputs["pixels"]).convert("RGB")
+        mask: Image.Image = first(inputs["mask"]).convert("L").resize(image.size, Image.Resampling.BILINEAR)
         pixels, mask = _crop_to_8(image), _crop_to_8(mask)
         hard = mask.point(lambda v: 255 if v >= 128 else 0)
         # Masked pixels go to 0.5 grey before encoding; the noise mask grows by grow_mask_by.
@@ -423,12 +424,12 @@ class ImageScaleToTotalPixels(Node):
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_post_processing.py", 232, "execute")
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
-        image: Image.Image = inputs["image"]
+        image = first(inputs["image"])
         total = int(inputs["megapixels"] * 1024 * 1024)
         scale_by = math.sqrt(total / (image.width * image.height))
         size = (round(image.width * scale_by), round(image.height * scale_by))
         method = UPSCALE_METHODS.get(inputs["upscale_method"], Image.Resampling.BILINEAR)
-        return NodeResult((image.resize(size, method),))
+        return NodeResult((map_frames(inputs["image"], lambda frame: frame.resize(size, method)),))
 
 
 class ImageUpscaleWithModel(Node):
@@ -441,7 +442,7 @@ class ImageUpscaleWithModel(Node):
 
     async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         model: Loaded = inputs["upscale_model"]
-        image: Image.Image = inputs["image"]
+        image = first(inputs["image"])
         factor = float(upscale_factor(model.name))
         area = image.width * image.height * factor * factor
         if area > MAX_UPSCALED_PIXELS:
@@ -451,7 +452,7 @@ class ImageUpscaleWithModel(Node):
         tiles = math.ceil(image.height / (TILE - OVERLAP)) * math.ceil(image.width / (TILE - OVERLAP))
         for tile in range(tiles):
             await ctx.progress(tile + 1, tiles, None)
-        result = await asyncio.to_thread(_upscale, image, size)
+        result = await asyncio.to_thread(map_frames, inputs["image"], lambda frame: _upscale(frame, size))
         return NodeResult((result,))
 
 

@@ -13,6 +13,13 @@ How a trace is replayed (see tests/fixtures/comfyui/README.md for the trace form
   shorter; the same substitution is applied to the recorded bodies before comparing.
 - A socket that reconnects mid-run waits until the job reached the step it missed last
   (read from GET /_sim/state), because no socket can observe the frames that were lost.
+- Uploads send the recorded file when the fixtures hold one of that size (traces/input-*,
+  media/*: the media traces upload a PNG, an MP4 and a WAV); requests keep their headers
+  (Range). Input files the recorded server had from earlier sessions are in PRELOADED_INPUTS.
+- Output order: the real validate_prompt collects the outputs in a set, so a server runs
+  independent output nodes in string-hash order (random per process); the simulator takes
+  prompt order. A prompt whose recorded outputs list (its /history entry) is in another order
+  is submitted with its output nodes moved to the front in that order (in_recorded_order).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from urllib.parse import quote, unquote
 import aiohttp
 from PIL import Image
 
+from tests.paths import FIXTURES
 from tests.paths import traces_dir as fixture_traces_dir
 
 STEP_SCALE = 0.2  # recorded TraceProbeSlow delay -> SimSampler seconds_per_step
@@ -46,6 +54,12 @@ SESSIONS = {
         "07-interrupt-delete.json",
     ],
     8189: ["08-two-clients.json", "09-reconnect.json", "10-routes.json"],
+}
+
+# Files the recorded server's input folder already held when a trace began, and the fixture
+# whose bytes stand in for them (12 ran after 11 and another recording on the same folders).
+PRELOADED_INPUTS: dict[str, dict[str, str]] = {
+    "12-media-inputs.json": {"trace-media-in.png": "input-32x24.png", "trace-mm-in.png": "input-8x8.png"},
 }
 
 # Per-node --delay for prompts whose timing came from slow core nodes on the real CPU
@@ -268,8 +282,10 @@ class Replay:
     async def request(self, session: aiohttp.ClientSession, event: dict[str, Any]) -> None:
         request = substitute(event.get("request")) or {}
         kwargs: dict[str, Any] = {}
+        if "headers" in request:
+            kwargs["headers"] = request["headers"]
         if "json" in request:
-            kwargs["json"] = request["json"]
+            kwargs["json"] = in_recorded_order(request["json"], self.trace)
             prompt_id = request["json"].get("prompt_id") if isinstance(request["json"], dict) else None
             if event["path"].endswith("/prompt") and event["method"] == "POST":
                 await set_delay(session, self.url, NODE_DELAY.get(str(prompt_id), 0.0))
@@ -280,7 +296,7 @@ class Replay:
             for name, value in request.get("multipart_fields", {}).items():
                 form.add_field(name, value)
             for name, spec in request.get("multipart_files", {}).items():
-                data = self.input_png if spec["bytes"] == len(self.input_png) else other_png()
+                data = self.input_png if spec["bytes"] == len(self.input_png) else upload_bytes(spec)
                 form.add_field(name, data, filename=spec["filename"], content_type=spec["content_type"])
             kwargs["data"] = form
         url = f"{self.url}{self.rename(event['path'])}"
@@ -312,6 +328,31 @@ class Replay:
         return path.split("?")[0] + "?" + "&".join(parts)
 
 
+def recorded_outputs(trace: dict[str, Any]) -> dict[str, list[str]]:
+    """prompt id -> the outputs list the real server executed, from the trace's /history bodies."""
+    found: dict[str, list[str]] = {}
+    for event in trace["events"]:
+        body = event.get("body") if event["dir"] == "http" else None
+        if isinstance(body, dict) and event["path"].split("?")[0].rsplit("/", 2)[-2:-1] == ["history"]:
+            for prompt_id, entry in body.items():
+                if isinstance(entry, dict) and isinstance(entry.get("prompt"), list):
+                    found[prompt_id] = entry["prompt"][4]
+    return found
+
+
+def in_recorded_order(body: Any, trace: dict[str, Any]) -> Any:
+    """The /prompt body with its output nodes first, in the order the real server ran them."""
+    if not isinstance(body, dict) or not isinstance(body.get("prompt"), dict):
+        return body
+    order = recorded_outputs(trace).get(str(body.get("prompt_id")))
+    prompt = body["prompt"]
+    if not order or [n for n in prompt if n in order] == order:
+        return body
+    reordered = {n: prompt[n] for n in order if n in prompt}
+    reordered.update({n: v for n, v in prompt.items() if n not in reordered})
+    return {**body, "prompt": reordered}
+
+
 def learn_filenames(recorded: Any, ours: Any, mapping: dict[str, str]) -> None:
     """Walk two bodies of the same shape and pair up their "filename" values."""
     if isinstance(recorded, dict) and isinstance(ours, dict):
@@ -328,6 +369,17 @@ def learn_filenames(recorded: Any, ours: Any, mapping: dict[str, str]) -> None:
 async def set_delay(session: aiohttp.ClientSession, url: str, delay: float) -> None:
     async with session.post(f"{url}/_sim/faults", json={"delay": delay}) as response:
         response.raise_for_status()
+
+
+def upload_bytes(spec: dict[str, Any]) -> bytes:
+    """The recorded upload's bytes: a fixture file of that size, filler bytes for a file of no
+    known kind, else another small PNG."""
+    for path in [*sorted(traces_dir().glob("input-*")), *sorted((FIXTURES / "comfyui" / "media").glob("*"))]:
+        if path.stat().st_size == spec["bytes"]:
+            return path.read_bytes()
+    if spec["content_type"] == "application/octet-stream":
+        return b"x" * spec["bytes"]
+    return other_png()
 
 
 def other_png() -> bytes:
@@ -373,10 +425,13 @@ def input_names(trace: dict[str, Any], warm: list[dict[str, Any]]) -> set[str]:
 async def prepare(session: aiohttp.ClientSession, url: str, name: str, input_png: bytes) -> None:
     trace = load(name)
     warm = previous_prompts(name)
-    for image in sorted(input_names(trace, warm)):
+    uploads = {image: input_png for image in input_names(trace, warm)}
+    for image, fixture in PRELOADED_INPUTS.get(name, {}).items():
+        uploads[image] = (traces_dir() / fixture).read_bytes()
+    for image, data in sorted(uploads.items()):
         form = aiohttp.FormData()
         form.add_field("overwrite", "true")
-        form.add_field("image", input_png, filename=image, content_type="image/png")
+        form.add_field("image", data, filename=image, content_type="image/png")
         async with session.post(f"{url}/upload/image", data=form) as response:
             assert response.status == 200
     for body in warm:
