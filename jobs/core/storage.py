@@ -73,5 +73,9 @@ def read_bytes(name: str) -> bytes:
         return handle.read()
 
 
+def size(name: str) -> int:
+    return _storage().size(name)
+
+
 def delete(name: str) -> None:
     _storage().delete(name)

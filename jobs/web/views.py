@@ -11,19 +11,29 @@ from channels.layers import get_channel_layer
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Min
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from jobs.core import heartbeat, storage
 from jobs.core import servers as servers_status
 from jobs.core.models import Output, Server, Upload, Workflow
-from jobs.web import thumbnails
+from jobs.media.detect import MEDIA
+from jobs.web import ranges, thumbnails
 from jobs.web.api import workflow_list
 
 GALLERY_PAGE_SIZE = 24
+MEDIA_LABELS = {
+    "image": gettext_lazy("Pictures"),
+    "animated": gettext_lazy("Animations"),
+    "video": gettext_lazy("Videos"),
+    "audio": gettext_lazy("Audio"),
+    "text": gettext_lazy("Texts"),
+    "3d": gettext_lazy("3D models"),
+    "file": gettext_lazy("Other files"),
+}
 
 # The built-in workflows' names, descriptions and labels (jobs/core/builtin_workflows.py) live in
 # the database; marked here so that they are in the catalog and shown translated. A workflow
@@ -121,6 +131,12 @@ def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[
         "filename": output.filename,
         "width": output.width,
         "height": output.height,
+        "media": output.media,
+        "content_type": output.content_type,
+        "duration": output.duration,
+        "size": output.size,
+        "text": output.text if output.media == "text" else "",
+        "has_thumb": output.media in ("image", "animated", "video"),
         "job_id": str(job.id),
         "workflow": _translated(job.workflow.name),
         "workflow_slug": job.workflow.slug,
@@ -133,12 +149,15 @@ def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[
 @require_GET
 @ensure_csrf_cookie
 def gallery(request: HttpRequest) -> HttpResponse:
-    """The session's results, newest first, 24 a page, filtered by `?tab=` and `?workflow=`."""
+    """The session's results, newest first, 24 a page, filtered by `?tab=`, `?workflow=` and
+    `?media=` (image, animated, video, audio, text, 3d, file)."""
     session_key = _start_session(request)
     mine = Output.objects.filter(job__session_key=session_key, kind="output")
     outputs = mine.select_related("job__workflow").order_by("-created_at", "-job_id", "node_id", "index")
     tab = request.GET.get("tab", "")
     workflow = request.GET.get("workflow", "")
+    media = request.GET.get("media", "")
+    media = media if media in MEDIA else ""
     try:
         tab_id = uuid.UUID(tab) if tab else None
     except ValueError:
@@ -147,11 +166,14 @@ def gallery(request: HttpRequest) -> HttpResponse:
         outputs = outputs.filter(job__tab_id=tab_id)
     if workflow:
         outputs = outputs.filter(job__workflow__slug=workflow)
+    if media:
+        outputs = outputs.filter(media=media)
     page = Paginator(outputs, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
     workflows = {w["slug"]: w for w in localized_workflows()}
     tabs = mine.values("job__tab_id").annotate(first=Min("created_at")).order_by("-first")
     used_workflows = Workflow.objects.filter(jobs__outputs__in=mine).distinct().order_by("name")
-    query = "&".join(f"{k}={v}" for k, v in (("tab", tab), ("workflow", workflow)) if v)
+    query = "&".join(f"{k}={v}" for k, v in (("tab", tab), ("workflow", workflow), ("media", media)) if v)
+    present = set(mine.values_list("media", flat=True).distinct())
     context = {
         "page": page,
         "items": [_gallery_item(o, workflows) for o in page.object_list],
@@ -159,8 +181,11 @@ def gallery(request: HttpRequest) -> HttpResponse:
         "workflow_filter": workflow,
         "tabs": [{"id": str(t["job__tab_id"]), "first": t["first"]} for t in tabs],
         "workflows": [{"slug": w.slug, "name": _translated(w.name)} for w in used_workflows],
+        "media_filter": media,
+        # The media the session has, in a fixed order, each with its label for the filter.
+        "media_choices": [(m, MEDIA_LABELS[m]) for m in MEDIA if m in present],
         "filter_query": query,
-        "filtered": bool(tab or workflow),
+        "filtered": bool(tab or workflow or media),
     }
     return render(request, "jobs/gallery.html", context)
 
@@ -177,21 +202,40 @@ def _owned_file(request: HttpRequest, model, file_id: uuid.UUID):
 
 
 @require_GET
-def output_file(request: HttpRequest, file_id: uuid.UUID) -> FileResponse:
-    """An output for its owner: `?thumb=1` its gallery thumbnail, `?download=1` as an attachment."""
+def output_file(request: HttpRequest, file_id: uuid.UUID) -> HttpResponseBase:
+    """An output for its owner: `?thumb=1` its thumbnail (a video's poster frame), `?download=1`
+    as an attachment with a useful name. Files answer range requests (players seek); a text
+    result is served as text/plain."""
     output = _owned_file(request, Output, file_id)
+    download = bool(request.GET.get("download"))
+    response: HttpResponseBase
     if request.GET.get("thumb"):
-        name = thumbnails.ensure(output)
+        try:
+            name = thumbnails.ensure(output)
+        except thumbnails.NoThumbnail:
+            raise Http404 from None
         response = FileResponse(storage.open_file(name), content_type=thumbnails.CONTENT_TYPE)
+    elif output.media == "text":
+        response = HttpResponse(output.text, content_type="text/plain; charset=utf-8")
+        if download:
+            response["Content-Disposition"] = f'attachment; filename="{download_name(output)}"'
     else:
-        response = FileResponse(
-            storage.open_file(output.file),
-            content_type=output.content_type,
-            as_attachment=bool(request.GET.get("download")),
-            filename=output.filename,
+        handle = storage.open_file(output.file)
+        size = output.size if output.size is not None else storage.size(output.file)
+        response = ranges.file_response(
+            request, handle, size, output.content_type, as_attachment=download, filename=download_name(output)
         )
     response["Cache-Control"] = "private, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def download_name(output: Output) -> str:
+    """workflow-slug_job8_node-index.ext: tells one result from another in a downloads folder
+    (the server's names repeat across servers: ComfyUI_00001_.png)."""
+    extension = output.file.rsplit(".", 1)[-1] if "." in output.file else "txt"
+    slug = output.job.workflow.slug if output.job_id else "result"
+    return f"{slug}_{str(output.job_id)[:8]}_{output.node_id}-{output.index}.{extension}"
 
 
 @require_GET
