@@ -68,7 +68,7 @@ def test_the_server_page_lists_its_model_files_by_kind(staff, real_server):
     assert upscale in page
     assert "<b>Style models</b>" not in page, "a kind the server holds no file of is left out"
     when = timezone.localtime(real_server.inventory_at).strftime("%Y-%m-%d %H:%M:%S")
-    assert f"23 model file(s); read or last changed {when}" in page
+    assert f"11 model file(s); read or last changed {when}" in page
     assert "LoadImage.image" not in page, "upload lists are no models"
 
 
@@ -83,7 +83,7 @@ def test_the_server_list_counts_model_files(staff, real_server):
     response = staff.get(SERVERS)
     page = response.content.decode()
     assert "model files" in page.lower()
-    assert '<td class="field-model_count">23</td>' in page
+    assert '<td class="field-model_count">11</td>' in page
     assert '<td class="field-model_count">–</td>' in page
 
 
