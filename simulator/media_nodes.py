@@ -23,7 +23,7 @@ from PIL.PngImagePlugin import PngInfo
 from simulator.errors import tensor_repr
 from simulator.files import Storage, file_sha256
 from simulator.image_batch import batch_of, frames, map_frames
-from simulator.node_base import Node, NodeContext, NodeResult, compute_vars
+from simulator.node_base import ONE_MINUS, Node, NodeContext, NodeResult, compute_vars
 from simulator.video import (
     Audio,
     Components,
@@ -166,7 +166,7 @@ class LoadImageMask(Node):
             if band not in img.getbands():
                 return NodeResult((Image.new("L", (64, 64), 0),))
             mask = img.getchannel(band)
-            return NodeResult((ImageOps.invert(mask) if band == "A" else mask,))
+            return NodeResult((mask.point(ONE_MINUS) if band == "A" else mask,))
 
 
 # --- animated images --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ stand-ins (sd_nodes.py) both build on it without importing each other.
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,18 @@ UPSCALE_METHODS = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to float32, the precision of ComfyUI's tensors."""
+    rounded: float = struct.unpack("f", struct.pack("f", value))[0]
+    return rounded
+
+
+# 1 - v/255 as the real float32 tensor holds it, times 255 and truncated by the saving node:
+# one less than 255 - v for most odd v above 64 (ImageInvert, LoadImageMask's alpha; recorded
+# in media/animated.png of trace 11 and media/mask-from-alpha.png of trace 12).
+ONE_MINUS = [int(_f32(255.0 * _f32(1.0 - _f32(a / 255.0)))) for a in range(256)]
 
 
 async def _no_wait(seconds: float) -> None:

@@ -21,6 +21,7 @@ from simulator.files import Storage, file_sha256
 from simulator.image_batch import batch_of, first, frames, map_frames
 from simulator.media_nodes import MEDIA_NODES
 from simulator.node_base import (
+    ONE_MINUS,
     UPSCALE_METHODS,
     Node,
     NodeContext,
@@ -87,11 +88,12 @@ class ImageInvert(Node):
 
 
 def _invert(image: Image.Image) -> Image.Image:
+    """1.0 - image on float32 tensors, as saved: ONE_MINUS per channel, alpha kept."""
     if image.mode == "RGBA":
         r, g, b, a = image.split()
-        rgb = ImageOps.invert(Image.merge("RGB", (r, g, b)))
+        rgb = Image.merge("RGB", (r, g, b)).point(ONE_MINUS * 3)
         return Image.merge("RGBA", (*rgb.split(), a))
-    return ImageOps.invert(image.convert("RGB"))
+    return image.convert("RGB").point(ONE_MINUS * 3)
 
 
 class ImageBlur(Node):

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
+from simulator.node_base import ONE_MINUS
 from simulator.testing import RunningSimulator, running_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -190,7 +191,8 @@ async def test_invert_really_inverts_the_pixels(api: Api, image: str) -> None:
     original = Image.open(io.BytesIO(gradient_png())).convert("RGB")
     inverted = Image.open(io.BytesIO(png)).convert("RGB")
     for xy in [(0, 0), (3, 5), (7, 7)]:
-        assert inverted.getpixel(xy) == tuple(255 - c for c in original.getpixel(xy))
+        # 1.0 - x in float32, truncated when saved: 255 - c, or one less (see ONE_MINUS).
+        assert inverted.getpixel(xy) == tuple(ONE_MINUS[c] for c in original.getpixel(xy))
 
 
 async def test_save_image_prefix_with_subfolder_names_and_counts(api: Api, image: str) -> None:
