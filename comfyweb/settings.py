@@ -151,6 +151,8 @@ COMFYWEB_MAX_ACTIVE_PER_TAB = env_int("COMFYWEB_MAX_ACTIVE_PER_TAB", 8, minimum=
 COMFYWEB_MAX_ACTIVE_PER_SESSION = env_int("COMFYWEB_MAX_ACTIVE_PER_SESSION", 32, minimum=1)
 COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
 COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
+# Longest video or sound accepted as an input, in seconds.
+COMFYWEB_MAX_UPLOAD_SECONDS = env_float("COMFYWEB_MAX_UPLOAD_SECONDS", 600.0)
 # Largest result file kept from a server (streamed to storage; a larger one fails its job).
 COMFYWEB_MAX_OUTPUT_BYTES = env_int("COMFYWEB_MAX_OUTPUT_BYTES", 2 * 1024 * 1024 * 1024, minimum=1)
 COMFYWEB_MAX_ATTEMPTS = env_int("COMFYWEB_MAX_ATTEMPTS", 3, minimum=1)

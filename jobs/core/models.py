@@ -202,15 +202,17 @@ class Attempt(models.Model):
 
 
 class Upload(models.Model):
-    """An input image a session uploaded; private to that session."""
+    """An input a session uploaded (an image, a video, a sound); private to that session."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     session_key = models.CharField(max_length=64, db_index=True)
     file = models.CharField(max_length=300)
     original_name = models.CharField(max_length=255, blank=True, default="")
-    content_type = models.CharField(max_length=50)
-    width = models.IntegerField()
-    height = models.IntegerField()
+    content_type = models.CharField(max_length=100)
+    media = models.CharField(max_length=16, default="image")
+    width = models.IntegerField(null=True)  # None for a sound
+    height = models.IntegerField(null=True)
+    duration = models.FloatField(null=True)  # seconds, for video and audio
     size = models.IntegerField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)

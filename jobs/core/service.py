@@ -30,7 +30,7 @@ from jobs.core.models import (
 )
 from jobs.core.serializers import jobs_queryset
 from jobs.core.tabs import claim_tab
-from jobs.core.workflows import ParamError, clean_params, image_params, with_model_choices
+from jobs.core.workflows import UPLOAD_MEDIA, ParamError, clean_params, upload_params, with_model_choices
 from jobs.pool import placement
 from jobs.pool.requirements import of_job
 
@@ -80,9 +80,21 @@ def submit_job(
         values = clean_params(specs, params if params is not None else {})
     except ParamError as error:
         raise ServiceError("invalid_param", str(error), field=error.field) from None
-    for name, upload_id in image_params(workflow.params, values).items():
-        if not Upload.objects.filter(id=upload_id, session_key=session_key).exists():
-            raise ServiceError("invalid_param", f"{name}: no such uploaded image.", field=name)
+    kinds = {spec["name"]: spec["type"] for spec in workflow.params}
+    for name, upload_id in upload_params(workflow.params, values).items():
+        media = (
+            Upload.objects.filter(id=upload_id, session_key=session_key)
+            .values_list("media", flat=True)
+            .first()
+        )
+        wanted = kinds[name]
+        if media is None:
+            raise ServiceError("invalid_param", f"{name}: no such upload.", field=name)
+        if media not in UPLOAD_MEDIA[wanted]:
+            what = "an image" if wanted in ("image", "mask") else f"a {wanted}"
+            article = "an" if media[0] in "aeiou" else "a"
+            message = f"{name}: needs {what}, and this upload is {article} {media}."
+            raise ServiceError("invalid_param", message, field=name)
     needs = of_job(requirements, values)
     verdict = placement.judge(locks.server_loads(for_update=False), needs)
     if verdict.refusal is not None:

@@ -1,4 +1,7 @@
-"""Accept an uploaded image: its type is what Pillow decodes, never its name or header.
+"""Accept an upload: an image, a video or a sound, told from its bytes, never its name.
+
+An image's type is what Pillow decodes; a video's or a sound's is what puremagic names and
+PyAV then decodes whole (jobs.media), within the duration and pixel limits.
 
 Order matters for hostile files (SPEC §4, SECURITY.md): size first, then only the image
 parsers we accept are tried, the pixel count is checked from the header before anything is
@@ -10,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 import unicodedata
 import warnings
+from pathlib import Path
 
 from django.conf import settings
 from PIL import Image
@@ -19,6 +24,7 @@ from PIL import Image
 from jobs.core import storage
 from jobs.core.errors import ServiceError
 from jobs.core.models import Upload
+from jobs.media import check, detect
 
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 
@@ -32,22 +38,87 @@ def accept_upload(session_key: str, data: bytes, original_name: str) -> Upload:
             f"The file is larger than {settings.COMFYWEB_MAX_UPLOAD_BYTES // (1024 * 1024)} MB.",
             status=413,
         )
-    width, height, kind = _decode(data)
-    name = storage.save_upload(data, FORMATS[kind])
+    sniffed = detect.sniff(data[: detect.HEAD_BYTES])
+    if sniffed.startswith(("video/", "audio/")):
+        info = _probe(data, "video" if sniffed.startswith("video/") else "audio")
+        fields = {
+            "media": info.media,
+            "content_type": info.content_type,
+            "width": info.width,
+            "height": info.height,
+            "duration": info.duration,
+        }
+        extension = info.extension
+    else:
+        width, height, kind = _decode(data)
+        fields = {
+            "media": "image",
+            "content_type": Image.MIME.get(kind, "application/octet-stream"),
+            "width": width,
+            "height": height,
+        }
+        extension = FORMATS[kind]
+    name = storage.save_upload(data, extension)
     try:
         return Upload.objects.create(
             session_key=session_key,
             file=name,
             original_name=display_name(original_name),
-            content_type=Image.MIME.get(kind, "application/octet-stream"),
-            width=width,
-            height=height,
             size=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
+            **fields,
         )
     except BaseException:
         storage.delete(name)
         raise
+
+
+VIDEO_EXTENSIONS = ("mp4", "webm", "mov", "mkv", "m4v")
+AUDIO_EXTENSIONS = ("wav", "flac", "mp3", "ogg", "oga", "opus", "m4a", "mp4", "aac")
+
+
+def _probe(data: bytes, announced: str) -> detect.MediaInfo:
+    """A video or a sound (`announced` by its first bytes): accepted containers only, within
+    the limits, decoded to its end."""
+    with tempfile.NamedTemporaryFile(prefix="comfyweb-upload-") as part:
+        part.write(data)
+        part.flush()
+        path = Path(part.name)
+        info = detect.describe(path)
+        if info.media == "file":  # the header of one, and nothing PyAV can open
+            raise ServiceError("invalid_upload", f"The {announced} cannot be read to its end.")
+        accepted = VIDEO_EXTENSIONS if info.media == "video" else AUDIO_EXTENSIONS
+        if info.media not in ("video", "audio") or info.extension not in accepted:
+            raise ServiceError(
+                "invalid_upload",
+                "Only MP4, WebM, MOV and MKV videos and WAV, FLAC, MP3, OGG and M4A sounds are accepted.",
+            )
+        _check_limits(info)
+        try:
+            check.decode_whole(path, info.media)
+        except check.Broken as broken:
+            raise ServiceError(
+                "invalid_upload", f"The {info.media} cannot be read to its end: {broken}."
+            ) from None
+    return info
+
+
+def _check_limits(info: detect.MediaInfo) -> None:
+    seconds = settings.COMFYWEB_MAX_UPLOAD_SECONDS
+    if info.duration is None:
+        raise ServiceError("invalid_upload", f"The {info.media} has no duration that can be read.")
+    if info.duration > seconds:
+        raise ServiceError(
+            "upload_too_large",
+            f"The {info.media} lasts {info.duration:.0f} s; at most {seconds:.0f} s are accepted "
+            "(COMFYWEB_MAX_UPLOAD_SECONDS).",
+            status=413,
+        )
+    pixels = settings.COMFYWEB_MAX_UPLOAD_PIXELS
+    if info.width and info.height and info.width * info.height > pixels:
+        raise ServiceError(
+            "upload_too_large", f"The video has more than {pixels:,} pixels a frame.", status=413
+        )
 
 
 def display_name(original_name: str) -> str:

@@ -13,7 +13,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-PARAM_TYPES = ("image", "text", "int", "float", "seed", "choice")
+PARAM_TYPES = ("image", "mask", "video", "audio", "text", "int", "float", "seed", "choice")
+# Parameters valued with an upload's id; the file goes to the attempt's server before the prompt.
+UPLOAD_TYPES = ("image", "mask", "video", "audio")
+# The media of an upload each such parameter takes (LoadAudio reads the sound of a video too).
+UPLOAD_MEDIA = {"image": ("image",), "mask": ("image",), "video": ("video",), "audio": ("audio", "video")}
 SEED_MAX = 2**53 - 1
 
 
@@ -62,11 +66,12 @@ def _check_bounds(field: str, value: int | float, spec: Mapping[str, Any]) -> No
 def clean_value(spec: Mapping[str, Any], value: Any) -> Any:
     """One parameter's value, converted and checked; raises ParamError."""
     field, kind = spec["name"], spec["type"]
-    if kind == "image":
+    if kind in UPLOAD_TYPES:
         try:
             return str(uuid.UUID(str(value)))
         except (ValueError, TypeError, AttributeError):
-            raise ParamError(field, "must be the id of an uploaded image") from None
+            what = "image" if kind == "mask" else kind
+            raise ParamError(field, f"must be the id of an uploaded {what}") from None
     if kind == "text":
         if not isinstance(value, str):
             raise ParamError(field, "must be text")
@@ -133,9 +138,9 @@ def clean_params(specs: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[
     return cleaned
 
 
-def image_params(specs: list[dict[str, Any]], values: Mapping[str, Any]) -> dict[str, str]:
+def upload_params(specs: list[dict[str, Any]], values: Mapping[str, Any]) -> dict[str, str]:
     """Parameter name → upload id, for the inputs that must be uploaded to the server."""
-    return {s["name"]: values[s["name"]] for s in specs if s["type"] == "image"}
+    return {s["name"]: values[s["name"]] for s in specs if s["type"] in UPLOAD_TYPES}
 
 
 def build_prompt(
@@ -146,7 +151,7 @@ def build_prompt(
 ) -> dict[str, Any]:
     """The API-format prompt to queue: the graph with every parameter bound to its input.
 
-    `uploaded_names` maps image parameter names to the name the *attempt's* server returned
+    `uploaded_names` maps upload parameter names to the name the *attempt's* server returned
     from /upload/image (which may differ from the name sent: PROTOCOL.md §1).
     """
     prompt = copy.deepcopy(dict(graph))
@@ -154,7 +159,7 @@ def build_prompt(
         node = prompt.get(str(spec["node"]))
         if node is None:
             raise ParamError(spec["name"], f"is bound to node {spec['node']}, which is not in the graph")
-        value = uploaded_names[spec["name"]] if spec["type"] == "image" else values[spec["name"]]
+        value = uploaded_names[spec["name"]] if spec["type"] in UPLOAD_TYPES else values[spec["name"]]
         node.setdefault("inputs", {})[spec["input"]] = value
     return prompt
 

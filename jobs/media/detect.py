@@ -63,6 +63,11 @@ def describe(path: Path, name: str = "") -> MediaInfo:
     return _other(head, name)
 
 
+def sniff(head: bytes) -> str:
+    """The content type the first bytes announce ("" when nothing recognises them)."""
+    return _magic(head)[0]
+
+
 def _magic(head: bytes) -> tuple[str, str]:
     try:
         matches = puremagic.magic_string(head)

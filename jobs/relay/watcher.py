@@ -35,7 +35,7 @@ from jobs.comfy import (
 from jobs.comfy import messages as m
 from jobs.core import attempts, events, instruments, progress, servers
 from jobs.core.models import JobStatus
-from jobs.core.workflows import build_prompt, image_params
+from jobs.core.workflows import build_prompt, upload_params
 from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
 from jobs.relay import completion, health, misplaced, reconcile
@@ -249,7 +249,7 @@ class ServerWatcher:
             return
         try:
             names = {}
-            for param, upload_id in image_params(ticket.params_spec, ticket.values).items():
+            for param, upload_id in upload_params(ticket.params_spec, ticket.values).items():
                 upload, data = await db(attempts.upload_with_bytes)(upload_id)
                 extension = upload.file.rsplit(".", 1)[-1]
                 # Named by content: identical bytes dedupe on the server, different never clash.

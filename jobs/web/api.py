@@ -87,8 +87,12 @@ class WorkflowsOut(Schema):
 class UploadOut(Schema):
     id: uuid.UUID
     url: str
-    width: int
-    height: int
+    media: str  # image, video or audio
+    content_type: str
+    width: int | None  # None for a sound
+    height: int | None
+    duration: float | None  # seconds, for video and audio
+    size: int
 
 
 class ProgressOut(Schema):
@@ -277,8 +281,12 @@ def upload_image(request: HttpRequest, file: File[UploadedFile]):
         {
             "id": upload.id,
             "url": reverse("upload-file", args=[upload.id]),
+            "media": upload.media,
+            "content_type": upload.content_type,
             "width": upload.width,
             "height": upload.height,
+            "duration": upload.duration,
+            "size": upload.size,
         },
     )
 

@@ -239,10 +239,12 @@ def download_name(output: Output) -> str:
 
 
 @require_GET
-def upload_file(request: HttpRequest, file_id: uuid.UUID) -> FileResponse:
+def upload_file(request: HttpRequest, file_id: uuid.UUID) -> HttpResponseBase:
+    """An upload for its owner (the form's preview), with ranges for a video's or a sound's player."""
     upload = _owned_file(request, Upload, file_id)
-    response = FileResponse(storage.open_file(upload.file), content_type=upload.content_type)
+    response = ranges.file_response(request, storage.open_file(upload.file), upload.size, upload.content_type)
     response["Cache-Control"] = "private, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 
