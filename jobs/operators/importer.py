@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs.core.workflows import PARAM_TYPES, SEED_MAX, ParamError, clean_value
+from jobs.core.workflows import PARAM_TYPES, SEED_MAX, UPLOAD_TYPES, ParamError, clean_value
 from jobs.operators.importer_rules import (
     CONDITIONING_SINKS,
     LABELS,
@@ -290,9 +290,15 @@ def _propose_input(
         kind = info_spec["type"]
     param: dict[str, Any] = {"name": name, "type": kind, "node": node_id, "input": name}
     include, note = not rule.optional, ""
-    if kind == "image":
-        param["name"] = "image"
-        param["label"] = title if title != "Load Image" else "Image"
+    if kind in UPLOAD_TYPES:  # image, mask, video, audio: the person uploads a file
+        param["name"] = kind
+        default_title = {
+            "image": "Load Image",
+            "mask": "Load Image (as Mask)",
+            "video": "Load Video",
+            "audio": "Load Audio",
+        }
+        param["label"] = title if title != default_title[kind] else kind.capitalize()
     elif kind == "seed":
         param["name"] = "seed"
         param["label"] = "Seed"
@@ -337,7 +343,16 @@ def _propose_input(
     return Proposal(param=param, include=include, title=title, class_type=cls, note=note)
 
 
-_KIND_ORDER = {"image": 0, "positive": 1, "negative": 2, "text": 3, "seed": 4}
+_KIND_ORDER = {
+    "image": 0,
+    "mask": 0,
+    "video": 0,
+    "audio": 0,
+    "positive": 1,
+    "negative": 2,
+    "text": 3,
+    "seed": 4,
+}
 
 
 def _propose_model(
@@ -413,7 +428,7 @@ def _unique_names(proposals: list[Proposal]) -> None:
             continue
         group.sort(key=lambda p: not p.include)  # stable: graph order within ticked/unticked
         titles = [_slug(p.title) for p in group]
-        by_title = len(set(titles)) == len(titles) and base not in ("positive", "negative", "image")
+        by_title = len(set(titles)) == len(titles) and base not in ("positive", "negative", *UPLOAD_TYPES)
         shown = sum(p.include for p in group) > 1
         for number, (proposal, title) in enumerate(zip(group, titles, strict=True), start=1):
             candidate = base if number == 1 else (f"{base}_{title}" if by_title else f"{base}_{number}")
@@ -515,7 +530,7 @@ def check_params(graph: Mapping[str, Any], params: list[dict[str, Any]]) -> list
             problems.append(f"{name}: min {low} is above max {high}.")
         if param["type"] == "choice" and not param.get("choices"):
             problems.append(f"{name}: a choice needs choices.")
-        if param["type"] != "image" and param.get("default") not in (None, ""):
+        if param["type"] not in UPLOAD_TYPES and param.get("default") not in (None, ""):
             try:
                 clean_value(param, param["default"])
             except ParamError as error:

@@ -72,6 +72,9 @@ def _choice(choices: list[str] | None = None, **kw: Any) -> Rule:
 
 
 IMAGE = Rule("image")
+MASK = Rule("mask")
+VIDEO = Rule("video")
+AUDIO = Rule("audio")
 TEXT = Rule("text")
 SEED = Rule("seed")
 STEPS = _int(1, 10000)
@@ -84,7 +87,12 @@ PERCENT = _float(0.0, 1.0, 0.001, optional=True)
 
 RULES: dict[str, dict[str, Rule]] = {
     "LoadImage": {"image": IMAGE},
-    "LoadImageMask": {"image": IMAGE},
+    "LoadImageMask": {"image": MASK},
+    "LoadVideo": {"file": VIDEO},
+    "VHS_LoadVideo": {"video": VIDEO},
+    "VHS_LoadVideoPath": {"video": VIDEO},
+    "LoadAudio": {"audio": AUDIO},
+    "VHS_LoadAudioUpload": {"audio": AUDIO},
     "CLIPTextEncode": {"text": TEXT},
     "KSampler": {
         "seed": SEED,

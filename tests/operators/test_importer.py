@@ -390,3 +390,38 @@ def test_an_input_a_server_lists_as_a_model_is_proposed_as_one():
     mine = proposal(analysis, "9.weights").param
     assert mine["type"] == "choice" and mine["choices"] == ["mine.safetensors", "yours.safetensors"]
     assert analysis.warnings == []
+
+
+def test_video_audio_and_mask_loaders_become_upload_parameters():
+    graph = {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": "clip.mp4"}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {
+            "class_type": "SaveAnimatedWEBP",
+            "inputs": {
+                "images": ["2", 0],
+                "filename_prefix": "w",
+                "fps": 8.0,
+                "lossless": False,
+                "quality": 80,
+                "method": "default",
+            },
+        },
+        "4": {"class_type": "LoadAudio", "inputs": {"audio": "tone.wav"}},
+        "5": {"class_type": "SaveAudio", "inputs": {"audio": ["4", 0], "filename_prefix": "a"}},
+        "6": {"class_type": "LoadImageMask", "inputs": {"image": "m.png", "channel": "alpha"}},
+        "7": {"class_type": "MaskToImage", "inputs": {"mask": ["6", 0]}},
+        "8": {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "m"}},
+    }
+    analysis = importer.analyze(json.dumps(graph).encode())
+    uploads = {
+        p.param["name"]: (p.param["type"], p.param["node"], p.param["input"], p.include)
+        for p in analysis.proposals
+        if p.param["type"] in ("video", "audio", "mask")
+    }
+    assert uploads == {
+        "video": ("video", "1", "file", True),
+        "audio": ("audio", "4", "audio", True),
+        "mask": ("mask", "6", "image", True),
+    }
+    assert not importer.check_params(graph, analysis.params)
