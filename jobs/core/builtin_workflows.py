@@ -283,6 +283,106 @@ MODEL_DEMO_WORKFLOWS: list[dict[str, Any]] = [
     },
 ]
 DEMO_WORKFLOWS += MODEL_DEMO_WORKFLOWS
+
+
+def _four_frames() -> dict[str, Any]:
+    """Four different frames from one image (it, inverted, flipped, both): an animation whose
+    frames do not merge (savers drop repeated frames)."""
+    flip = "x-axis: vertically"
+    return {
+        **_load(),
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}, "_meta": {"title": "Invert"}},
+        "3": {"class_type": "ImageFlip", "inputs": {"image": ["1", 0], "flip_method": flip}},
+        "4": {"class_type": "ImageFlip", "inputs": {"image": ["2", 0], "flip_method": flip}},
+        "5": {"class_type": "ImageBatch", "inputs": {"image1": ["1", 0], "image2": ["2", 0]}},
+        "6": {"class_type": "ImageBatch", "inputs": {"image1": ["3", 0], "image2": ["4", 0]}},
+        "7": {"class_type": "ImageBatch", "inputs": {"image1": ["5", 0], "image2": ["6", 0]}},
+    }
+
+
+def _animated_webp(node: str, source: str, prefix: str) -> dict[str, Any]:
+    inputs = {"images": [source, 0], "filename_prefix": prefix, "fps": 4.0, "lossless": False}
+    return {
+        node: {"class_type": "SaveAnimatedWEBP", "inputs": {**inputs, "quality": 85, "method": "default"}}
+    }
+
+
+VIDEO_PARAM = {"name": "video", "type": "video", "node": "1", "input": "file", "label": "Video"}
+AUDIO_PARAM = {"name": "audio", "type": "audio", "node": "1", "input": "audio", "label": "Audio"}
+
+# Media results and inputs (ComfyUI's model-free media nodes): installed with the other demos.
+MEDIA_DEMO_WORKFLOWS: list[dict[str, Any]] = [
+    {
+        "slug": "animate-demo",
+        "name": "Animate an image (simulator)",
+        "description": "Four frames made from your image, saved as an animated WebP.",
+        "graph": {**_four_frames(), **_animated_webp("8", "7", "comfyweb/animate")},
+        "params": [IMAGE_PARAM],
+    },
+    {
+        "slug": "video-demo",
+        "name": "Video from an image (simulator)",
+        "description": "Four frames made from your image, saved as an MP4 video.",
+        "graph": {
+            **_four_frames(),
+            "8": {"class_type": "CreateVideo", "inputs": {"images": ["7", 0], "fps": 4.0}},
+            "9": {
+                "class_type": "SaveVideo",
+                "inputs": {
+                    "video": ["8", 0],
+                    "filename_prefix": "comfyweb/video",
+                    "format": "auto",
+                    "codec": "auto",
+                },
+            },
+        },
+        "params": [IMAGE_PARAM],
+    },
+    {
+        "slug": "audio-demo",
+        "name": "Save a sound (simulator)",
+        "description": "Loads your sound and saves it as FLAC.",
+        "graph": {
+            "1": {"class_type": "LoadAudio", "inputs": {"audio": "example.wav"}},
+            "2": {
+                "class_type": "SaveAudio",
+                "inputs": {"audio": ["1", 0], "filename_prefix": "comfyweb/audio"},
+            },
+        },
+        "params": [AUDIO_PARAM],
+    },
+    {
+        "slug": "text-demo",
+        "name": "Show a text (simulator)",
+        "description": "Shows the text you give it as a result (PreviewAny).",
+        "graph": {
+            "1": {"class_type": "PrimitiveStringMultiline", "inputs": {"value": "a caption for the clip"}},
+            "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+        },
+        "params": [
+            {
+                "name": "text",
+                "type": "text",
+                "node": "1",
+                "input": "value",
+                "label": "Text",
+                "default": "a caption",
+            }
+        ],
+    },
+    {
+        "slug": "video-to-animation-demo",
+        "name": "Video to animation (simulator)",
+        "description": "Takes the frames of your video and saves them as an animated WebP.",
+        "graph": {
+            "1": {"class_type": "LoadVideo", "inputs": {"file": "example.mp4"}},
+            "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+            **_animated_webp("3", "2", "comfyweb/from-video"),
+        },
+        "params": [VIDEO_PARAM],
+    },
+]
+DEMO_WORKFLOWS += MEDIA_DEMO_WORKFLOWS
 DEMO_NODE = "SimSampler"
 
 

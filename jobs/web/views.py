@@ -65,6 +65,19 @@ BUILTIN_TEXT = (
     gettext_noop("Prompt"),
     gettext_noop("Checkpoint"),
     gettext_noop("Seed"),
+    gettext_noop("Animate an image (simulator)"),
+    gettext_noop("Four frames made from your image, saved as an animated WebP."),
+    gettext_noop("Video from an image (simulator)"),
+    gettext_noop("Four frames made from your image, saved as an MP4 video."),
+    gettext_noop("Save a sound (simulator)"),
+    gettext_noop("Loads your sound and saves it as FLAC."),
+    gettext_noop("Show a text (simulator)"),
+    gettext_noop("Shows the text you give it as a result (PreviewAny)."),
+    gettext_noop("Video to animation (simulator)"),
+    gettext_noop("Takes the frames of your video and saves them as an animated WebP."),
+    gettext_noop("Video"),
+    gettext_noop("Audio"),
+    gettext_noop("Text"),
 )
 
 
