@@ -110,14 +110,23 @@ class JobErrorOut(Schema):
 class OutputOut(Schema):
     url: str
     filename: str
+    media: str  # image, animated, video, audio, text, 3d or file
+    content_type: str
     width: int | None
     height: int | None
-    kind: str
+    duration: float | None  # seconds: video, audio, animations
+    size: int | None  # bytes
+    kind: str  # the server's folder type: output or temp
+    text: str | None = None  # a text result's text
 
 
 class WaitingOut(Schema):
     code: str
     message: str
+    # What it waits for, for the page to word it (no_capable_server_online, tab_busy).
+    what: str | None = None
+    servers: list[str] | None = None
+    state: str | None = None
 
 
 class JobOut(Schema):
