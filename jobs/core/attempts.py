@@ -34,7 +34,7 @@ from jobs.core.models import (
 )
 from jobs.core.serializers import lock_dict
 from jobs.pool import placement
-from jobs.pool.balancer import ServerLoad, may_take_new_lock
+from jobs.pool.balancer import ServerLoad, awaited, may_take_new_lock
 from jobs.pool.dispatch import Waiting
 from jobs.pool.requirements import Needs, graph_nodes, needs_from_json
 
@@ -52,6 +52,7 @@ class Ticket:
     params_spec: list[dict[str, Any]]
     values: dict[str, Any]
     created_at: datetime | None = None  # the job's, for the time-to-dispatch metric
+    files: tuple[str, ...] = ()  # the model files it needs, for the server's warmth
 
 
 def job_needs(job: Job) -> Needs:
@@ -176,7 +177,7 @@ def start_attempt(
         try:
             server, lock_seq = locks.acquire(job.tab_id, needs, list(loads.values()), avoid)
         except locks.NoServerAvailable:
-            raise _no_room(loads, needs, verdict) from None
+            raise _no_room(loads, needs, verdict, avoid) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
         won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
@@ -188,7 +189,9 @@ def start_attempt(
         if lock_seq is not None:
             tab = (
                 Tab.objects.select_related("server")
-                .defer("server__system_stats", "server__node_classes", "server__model_files")
+                .defer(
+                    "server__system_stats", "server__node_classes", "server__model_files", "server__warmth"
+                )
                 .get(id=job.tab_id)
             )
             found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
@@ -197,12 +200,17 @@ def start_attempt(
     return ticket, found
 
 
-def _no_room(loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict) -> WaitForRoom:
+def _no_room(
+    loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict, avoid: frozenset[int]
+) -> WaitForRoom:
     """Why a job with no lock found no server, and what it reserves meanwhile."""
     if verdict.waiting is not None:  # only offline servers, or unread ones, could run it
         return WaitForRoom(None, reason=verdict.waiting.reason(), reserves=frozenset())
     if not any(load.online for load in loads.values()):
         return WaitForRoom(None, reachable=False)
+    best = awaited(list(loads.values()), needs, avoid) if needs.models else None
+    if best is not None:  # it waits for the server where its models are warm: only that one
+        return WaitForRoom(None, reserves=frozenset({best.id}))
     able = frozenset(s.id for s in loads.values() if may_take_new_lock(s, needs))
     everyone = frozenset(s.id for s in loads.values() if may_take_new_lock(s))
     return WaitForRoom(None, reserves=None if able >= everyone else able)
@@ -219,6 +227,7 @@ def _ticket(job: Job, attempt: int, server: Server) -> Ticket:
         params_spec=job.workflow.params,
         values=job.params,
         created_at=job.created_at,
+        files=tuple(job_needs(job).files()),
     )
 
 

@@ -37,9 +37,16 @@ def lock_updated(tab_id: Any, lock: dict[str, Any] | None, seq: int) -> Event:
 
 
 def job_progress(
-    tab_id: Any, job_id: Any, value: float, maximum: float, node: str | None, title: str | None = None
+    tab_id: Any,
+    job_id: Any,
+    value: float,
+    maximum: float,
+    node: str | None,
+    title: str | None = None,
+    activity: str | None = None,
 ) -> Event:
-    return tab_group(tab_id), {
+    """`activity` "loading" while the server loads a model (the card says so)."""
+    message = {
         "type": "job.progress",
         "job": str(job_id),
         "value": value,
@@ -47,11 +54,12 @@ def job_progress(
         "node": node,
         "title": title,
     }
+    if activity:
+        message["activity"] = activity
+    return tab_group(tab_id), message
 
 
-def job_queue(
-    tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, Any] | None = None
-) -> Event:
+def job_queue(tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, Any] | None = None) -> Event:
     """A job's place in the queue: ComfyWeb's while pending, the server's while queued.
 
     Sent as an unnumbered `job.progress` (SPEC §5) with an extra `queue_position` key, and

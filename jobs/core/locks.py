@@ -20,6 +20,7 @@ from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
 from jobs.pool.requirements import NOTHING, Needs
+from jobs.pool.warmth import Warmth, warmth_from_json
 
 
 class NoServerAvailable(Exception):
@@ -63,9 +64,10 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     rows = list(
         query.filter(enabled=True)
         .order_by("id")
-        .defer("system_stats", "node_classes", "model_files")
+        .defer("system_stats", "node_classes", "model_files", "warmth")
         .annotate(classes_text=Cast("node_classes", TextField()))
         .annotate(models_text=Cast("model_files", TextField()))
+        .annotate(warmth_text=Cast("warmth", TextField()))
         .annotate(**servers.LEASE)
     )
     now = timezone.now()
@@ -85,6 +87,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
             outstanding.get(s.id, 0),
             _inventory(s.classes_text, s.models_text),
             servers.status_now(s, now),
+            _warmth(s.warmth_text),
         )
         for s in rows
     ]
@@ -99,7 +102,14 @@ def _inventory(classes_text: str | None, models_text: str | None) -> Inventory |
     return inventory_from_json(classes, files)
 
 
-def load_of(server: Server, outstanding: int, inventory: Inventory | None, status: str) -> ServerLoad:
+@functools.lru_cache(maxsize=256)
+def _warmth(text: str | None) -> Warmth | None:
+    return warmth_from_json(json.loads(text)) if text else None
+
+
+def load_of(
+    server: Server, outstanding: int, inventory: Inventory | None, status: str, warmth: Warmth | None = None
+) -> ServerLoad:
     return ServerLoad(
         id=server.id,
         name=server.name,
@@ -112,6 +122,7 @@ def load_of(server: Server, outstanding: int, inventory: Inventory | None, statu
         max_concurrent=server.max_concurrent,
         max_queued=server.max_queued,
         inventory=inventory,
+        warmth=warmth,
     )
 
 
@@ -148,7 +159,7 @@ def acquire(
 
 def _server(server_id: int) -> Server:
     """The server a job goes to, without its large JSON columns (node list, system stats)."""
-    return Server.objects.defer("system_stats", "node_classes", "model_files").get(id=server_id)
+    return Server.objects.defer("system_stats", "node_classes", "model_files", "warmth").get(id=server_id)
 
 
 def outstanding_on(server_id: int) -> int:

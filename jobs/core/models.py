@@ -63,6 +63,9 @@ class Server(models.Model):
     # it was first read or last changed (a refresh that changes nothing writes nothing).
     model_files = models.JSONField(null=True, blank=True)
     inventory_at = models.DateTimeField(null=True, blank=True)
+    # Its warm models and the times learned there (jobs.pool.warmth.Warmth.to_json), written
+    # by the relay after each prompt with model files: survives a restart of the relay.
+    warmth = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -19,8 +19,18 @@ NO_SERVER = {
 }
 
 
-def record(job_id: Any, value: float, maximum: float, node: str | None, title: str | None = None) -> None:
-    _latest[str(job_id)] = {"value": value, "max": maximum, "node": node, "title": title}
+def record(
+    job_id: Any,
+    value: float,
+    maximum: float,
+    node: str | None,
+    title: str | None = None,
+    activity: str | None = None,
+) -> None:
+    latest = {"value": value, "max": maximum, "node": node, "title": title}
+    if activity:
+        latest["activity"] = activity
+    _latest[str(job_id)] = latest
 
 
 def latest(job_id: Any) -> dict[str, Any] | None:

@@ -125,6 +125,7 @@ LARGE_RELATED = (
     "server__system_stats",
     "server__node_classes",
     "server__model_files",
+    "server__warmth",
 )
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from jobs.core.models import Server
 from jobs.pool.inventory import Inventory
 from jobs.pool.trust import effective_status
+from jobs.pool.warmth import Warmth, learn, warmth_from_json
 
 # Annotations that bring a server's lease beside it, for `status_now`.
 LEASE = {"lease_holder": F("lease__holder"), "lease_expires": F("lease__expires_at")}
@@ -138,3 +139,14 @@ def offered_models(key: str) -> list[str]:
         if isinstance(files, dict):
             found.update(files.get(key) or [])
     return sorted(found)
+
+
+def learn_warmth(server_id: int, files: list[str], run_seconds: float) -> Warmth:
+    """Fold one finished prompt into the server's warmth (jobs.pool.warmth.learn); written only
+    when it changed. Only the relay watching the server calls this, so no two race."""
+    stored = Server.objects.filter(id=server_id).values_list("warmth", flat=True).first()
+    before = warmth_from_json(stored)
+    after = learn(before, files, run_seconds)
+    if after.to_json() != stored:
+        Server.objects.filter(id=server_id).update(warmth=after.to_json())
+    return after

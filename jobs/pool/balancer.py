@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from jobs.pool.inventory import Inventory
 from jobs.pool.requirements import NOTHING, Needs
+from jobs.pool.warmth import Warmth, expected_start
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ServerLoad:
     max_concurrent: int | None = None
     max_queued: int | None = None
     inventory: Inventory | None = None  # None: its /object_info was never read
+    warmth: Warmth | None = None  # its warm models and learned times (jobs.pool.warmth)
 
     def lacking(self, needs: Needs) -> list[str]:
         """What of `needs` its inventory lacks: node classes, then model files (names a
@@ -57,8 +59,17 @@ class ServerLoad:
         The server's queue counts prompts of other clients too; ours are already in
         `outstanding`, so only the foreign part is added.
         """
+        return self.jobs_ahead / max(self.weight, 0.01)
+
+    @property
+    def jobs_ahead(self) -> int:
         foreign = max(self.queue_remaining - self.outstanding, 0)
-        return (self.outstanding + foreign) / max(self.weight, 0.01)
+        return self.outstanding + foreign
+
+    def expected_start(self, needs: Needs, reserved: int = 0) -> float:
+        """Seconds until a new job would have its models loaded here (jobs.pool.warmth), with
+        `reserved` more jobs ahead of it (earlier jobs of the fair order waiting for it)."""
+        return expected_start(self.warmth, self.jobs_ahead + reserved, self.weight, needs.files())
 
 
 def may_take_new_lock(server: ServerLoad, needs: Needs = NOTHING) -> bool:
@@ -79,7 +90,24 @@ def pick_server(
     ComfyWeb, where the fair order decides who goes next. Then the lowest score; then the
     name, for stability. `avoid`: servers whose next free slot an earlier job waits for.
     """
+    if needs.models:
+        best = awaited(candidates, needs, avoid)
+        return best if best is not None and best.has_room and best.id not in avoid else None
     usable = [s for s in candidates if s.id not in avoid and s.has_room and may_take_new_lock(s, needs)]
     if not usable:
         return None
     return min(usable, key=lambda s: (s.score, s.name))
+
+
+def awaited(
+    candidates: list[ServerLoad], needs: Needs, avoid: frozenset[int] = frozenset()
+) -> ServerLoad | None:
+    """The server a job that needs model files is best placed on, full or not: the one where
+    its models would be loaded soonest, its queue and its loads counted. When that server is
+    full the job waits for it (pick_server gives None) rather than load its models where
+    they are cold: jobs that need the same model gather where it is warm. A server in `avoid`
+    counts one more job ahead (an earlier job waits for its next slot)."""
+    able = [s for s in candidates if may_take_new_lock(s, needs)]
+    if not able:
+        return None
+    return min(able, key=lambda s: (s.expected_start(needs, int(s.id in avoid)), s.score, s.name))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs.comfy import messages as m
+from jobs.pool.inventory import KNOWN_MODEL_INPUTS
 
 
 @dataclass
@@ -32,10 +33,25 @@ class Tracked:
     titles: dict[str, str] = field(default_factory=dict)  # node id → title, for the page
     terminal_at: float | None = None
     last_frame_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None  # its first frame of execution: run time, for warmth
+    files: tuple[str, ...] = ()  # the model files it needs
+    loaders: frozenset[str] = frozenset()  # its loader nodes: running one is loading a model
 
     @property
     def prompt_id(self) -> str:
         return str(self.job_id)
+
+    @property
+    def loading(self) -> bool:
+        """A loader node runs: the server is loading a model (a warm one is cached or takes
+        milliseconds, so this shows only while a load takes time)."""
+        return self.current in self.loaders and self.current not in self.finished
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at is None or self.terminal_at is None:
+            return None
+        return self.terminal_at - self.started_at
 
     def title(self, node: str | None) -> str | None:
         return self.titles.get(node) if node is not None else None
@@ -55,6 +71,7 @@ class Tracked:
         self.last_frame_at = time.monotonic()
         if isinstance(event, m.ExecutionStart):
             first, self.started = not self.started, True
+            self.started_at = self.started_at or self.last_frame_at
             return "start" if first else None
         if isinstance(event, m.ExecutionCached):
             self.cached.update(event.nodes)
@@ -69,6 +86,8 @@ class Tracked:
                     self.finished.add(self.current)
                 self.current, self.step = event.node, None
                 first, self.started = not self.started, True
+                if self.started_at is None:
+                    self.started_at = self.last_frame_at
                 return "start" if first else "progress"
             return None
         if isinstance(event, m.ProgressState):
@@ -114,3 +133,12 @@ def node_titles(graph: dict[str, Any]) -> dict[str, str]:
                 meta = {}
             titles[str(node_id)] = str(meta.get("title") or node.get("class_type") or node_id)
     return titles
+
+
+def loader_nodes(graph: dict[str, Any]) -> frozenset[str]:
+    """The nodes that load a model file (jobs.pool.inventory.KNOWN_MODEL_INPUTS)."""
+    return frozenset(
+        str(node_id)
+        for node_id, node in graph.items()
+        if isinstance(node, dict) and node.get("class_type") in KNOWN_MODEL_INPUTS
+    )

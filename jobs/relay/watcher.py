@@ -40,7 +40,7 @@ from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
 from jobs.relay import completion, health, misplaced, reconcile
 from jobs.relay.interrupts import supports_targeted_interrupt
-from jobs.relay.tracking import Tracked, node_titles
+from jobs.relay.tracking import Tracked, loader_nodes, node_titles
 
 log = logging.getLogger(__name__)
 db = database_sync_to_async
@@ -234,7 +234,13 @@ class ServerWatcher:
         pid = str(ticket.job_id)
         titles = node_titles(ticket.graph)
         self.tracked[pid] = Tracked(
-            ticket.job_id, ticket.tab_id, ticket.attempt, len(ticket.graph), titles=titles
+            ticket.job_id,
+            ticket.tab_id,
+            ticket.attempt,
+            len(ticket.graph),
+            titles=titles,
+            files=ticket.files,
+            loaders=loader_nodes(ticket.graph),
         )
         self._submitting.add(pid)
         try:
@@ -473,8 +479,11 @@ class ServerWatcher:
         burst of frames for one job costs one message to its tab, carrying the latest."""
         value, maximum, node = tracked.progress()
         title = tracked.title(node)
-        progress.record(tracked.job_id, value, maximum, node, title)
-        self._dirty[pid] = events.job_progress(tracked.tab_id, tracked.job_id, value, maximum, node, title)
+        activity = "loading" if tracked.loading else None
+        progress.record(tracked.job_id, value, maximum, node, title, activity)
+        self._dirty[pid] = events.job_progress(
+            tracked.tab_id, tracked.job_id, value, maximum, node, title, activity
+        )
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush_progress)
@@ -518,6 +527,12 @@ class ServerWatcher:
         if found:
             await events.publish(found)
 
+    async def _learn(self, tracked: Tracked) -> None:
+        """What the finished prompt says of the server's warm models (jobs.pool.warmth)."""
+        seconds = tracked.run_seconds
+        if tracked.files and seconds is not None:
+            await db(servers.learn_warmth)(self.server_id, list(tracked.files), seconds)
+
     def _forget_position(self, pid: str) -> None:
         self._positions.pop(pid, None)
         with contextlib.suppress(ValueError):
@@ -536,6 +551,8 @@ class ServerWatcher:
             done = tracked is not None and await completion.complete(
                 self.client, tracked, self.name, self._missing_model
             )
+            if done and tracked is not None and tracked.outcome == "success":
+                await self._learn(tracked)
             if done and self.tracked.get(pid) is tracked:
                 del self.tracked[pid]
             if done:

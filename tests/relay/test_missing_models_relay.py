@@ -92,8 +92,9 @@ async def test_a_job_on_a_server_that_lost_its_model_moves_without_spending_an_a
     tries = await db(lambda: list(Attempt.objects.filter(job=job).values_list("server__name", flat=True)))()
     assert tries == ["good"]
     stale_row = await db(Server.objects.get)(name="stale")
+    # Only the missing-model path re-reads an inventory within the test (the periodic one
+    # waits COMFYWEB_INVENTORY_EVERY): the job went to the stale server first.
     assert not any(file in files for files in stale_row.model_files.values()), "its inventory was re-read"
-    assert file in stale_row.last_error
 
 
 def _running_job_on(server_name: str) -> Job:

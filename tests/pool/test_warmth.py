@@ -1,0 +1,90 @@
+"""Warm models (issue W): what the relay learns from run times, and the policy's trade between
+a server's queue and the load a job would cost there."""
+
+import pytest
+
+from jobs.pool.balancer import ServerLoad, awaited, pick_server
+from jobs.pool.inventory import Inventory
+from jobs.pool.requirements import Needs
+from jobs.pool.warmth import DEFAULT_LOAD_SECONDS, Warmth, expected_start, learn, warmth_from_json
+
+KEY = "CheckpointLoaderSimple.ckpt_name"
+A, B = "a.safetensors", "b.safetensors"
+
+
+def needs(*files):
+    return Needs(frozenset({"CheckpointLoaderSimple"}), frozenset((KEY, f) for f in files))
+
+
+def server(name, outstanding=0, warmth=None, max_queued=2, **fields):
+    inventory = Inventory(frozenset({"CheckpointLoaderSimple"}), {KEY: frozenset({A, B})})
+    return ServerLoad(
+        id=hash(name) % 10_000,
+        name=name,
+        outstanding=outstanding,
+        inventory=inventory,
+        warmth=warmth,
+        max_queued=max_queued,
+        **fields,
+    )
+
+
+def test_a_cold_run_times_the_load_and_a_warm_run_times_the_job():
+    first = learn(Warmth(), [A], run_seconds=4.0)  # load 3 s + job 1 s (before any job is timed)
+    assert first.recent == (A,) and first.load_seconds[A] == pytest.approx(3.0) and first.job_seconds is None
+    second = learn(first, [A], run_seconds=1.0)
+    assert second.job_seconds == pytest.approx(1.0) and second.is_warm(A)
+    third = learn(second, [B], run_seconds=4.0)
+    assert third.recent == (B, A) and not third.is_warm(A), "with room for one, B pushed A out"
+    assert third.load_seconds[B] == pytest.approx(3.0)
+
+
+def test_a_file_believed_cold_that_ran_without_a_load_shows_room_for_more():
+    warmth = learn(learn(learn(Warmth(), [A], 4.0), [A], 1.0), [B], 4.0)
+    assert warmth.capacity == 1
+    again = learn(warmth, [A], run_seconds=1.05)  # A was still resident: VRAM holds two
+    assert again.capacity == 2 and again.is_warm(A) and again.is_warm(B)
+
+
+def test_the_stored_form_reads_back():
+    warmth = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    assert warmth_from_json(warmth.to_json()) == warmth
+    assert warmth_from_json(None) == Warmth() and warmth_from_json({"recent": 3}) == Warmth()
+
+
+def test_expected_start_weighs_the_queue_against_the_load():
+    warm = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    assert expected_start(warm, jobs_ahead=2, weight=1.0, files=[A]) == pytest.approx(2.0)
+    assert expected_start(warm, jobs_ahead=0, weight=1.0, files=[B]) == pytest.approx(3.0)
+    assert expected_start(None, jobs_ahead=0, weight=1.0, files=[A]) == DEFAULT_LOAD_SECONDS
+
+
+def test_a_job_waits_for_the_busy_server_where_its_model_is_warm_rather_than_load_it_elsewhere():
+    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    busy = server("warm", outstanding=2, warmth=warm_a)  # full: 2 of 2, 2 s of work ahead
+    idle = server("cold", outstanding=0, warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))
+    assert awaited([busy, idle], needs(A)).name == "warm"
+    assert pick_server([busy, idle], needs(A)) is None, "it waits for the warm server's next slot"
+    assert pick_server([busy, idle], needs(B)).name == "cold"
+
+
+def test_a_long_queue_outweighs_warmth():
+    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    swamped = server("warm", outstanding=6, max_queued=10, warmth=warm_a)  # 6 s ahead > 3 s load
+    idle = server("cold", warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))
+    assert pick_server([swamped, idle], needs(A)).name == "cold"
+
+
+def test_a_reserved_slot_counts_as_one_more_job_ahead():
+    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    busy = server("warm", outstanding=2, warmth=warm_a)  # 2 s ahead, 3 with a reserved slot
+    idle = server("cold", warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))  # 3 s load, 0 ahead
+    assert awaited([busy, idle], needs(A), avoid=frozenset({busy.id})).name == "cold", (
+        "a tie: the lower score"
+    )
+    assert pick_server([busy, idle], needs(A), avoid=frozenset({busy.id})).name == "cold"
+
+
+def test_jobs_without_models_keep_the_plain_score():
+    plain = Needs(frozenset({"CheckpointLoaderSimple"}))
+    assert pick_server([server("a", 1), server("b", 0)], plain).name == "b"
