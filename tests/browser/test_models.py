@@ -75,7 +75,11 @@ def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint
         sdxl.send_signal(signal.SIGSTOP)  # the only server with the SDXL checkpoint stops answering
         try:
             deadline = time.monotonic() + 30
-            while api_json(page, f"{app.url}/healthz")["servers"][1]["status"] != "offline":
+            def status() -> str:
+                servers = api_json(page, f"{app.url}/healthz")["servers"]
+                return next(s["status"] for s in servers if s["name"] == _name(app, 1))
+
+            while status() != "offline":
                 assert time.monotonic() < deadline, "the server never went offline"
                 page.wait_for_timeout(250)
             job_id = _run(page, "sd_xl_base_1.0.safetensors")
