@@ -6,7 +6,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak install migrate translations clean
+.PHONY: run test lint bench soak install migrate translations axe clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,23 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# axe-core for the accessibility browser test, pinned in tests/browser/axe/package-lock.json;
+# `npm ci` runs again only when the lock file changes. Without npm the test skips, except
+# under CI=true, where it fails.
+AXE_DIR := tests/browser/axe
+AXE := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+$(AXE): $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(AXE_DIR) --no-audit --no-fund --loglevel=error && touch $@; \
+	elif [ "$$CI" = "true" ]; then \
+	  echo "npm is missing: install Debian's nodejs and npm (.ci/run does)" >&2; exit 1; \
+	else \
+	  echo "npm not found: tests/browser/test_accessibility.py will skip (apt-get install npm)" >&2; \
+	fi
+
+axe: $(AXE)
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -26,7 +43,7 @@ translations: install
 run: migrate translations
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
-test: install translations
+test: install translations axe
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy

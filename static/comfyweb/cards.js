@@ -5,8 +5,11 @@
  * A card is rebuilt from a JOB alone, so a snapshot after a reload shows the same thing.
  */
 import { fmt, formatDuration, formatTime, h, pixelateWhenSmall } from "./dom.js";
+import { outputFigure } from "./media.js";
 
 const ACTIVE = ["pending", "queued", "running"];
+// Parameters whose value is an upload id: not worth showing as text on the card.
+const UPLOAD_TYPES = ["image", "video", "audio", "mask"];
 const STATUS_RANK = { pending: 0, queued: 1, running: 2, succeeded: 3, failed: 3, cancelled: 3 };
 const STATUS_TEXT = {
   pending: gettext("Pending"),
@@ -202,7 +205,7 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     const params = job.params || {};
     const declared = workflow ? workflow.params : Object.keys(params).map((name) => ({ name }));
     const parts = declared
-      .filter((p) => p.type !== "image" && params[p.name] !== undefined && params[p.name] !== "")
+      .filter((p) => !UPLOAD_TYPES.includes(p.type) && params[p.name] !== undefined && params[p.name] !== "")
       .map((p) => `${p.label || p.name}: ${params[p.name]}`);
     view.params.textContent = parts.join(" · ");
     view.params.title = parts.join("\n");
@@ -281,18 +284,8 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     const key = outputs.map((o) => o.url).join("\n");
     if (key === view.outputsKey) return;
     view.outputsKey = key;
-    view.outputs.replaceChildren(...outputs.map((output) => {
-      const img = h("img", {
-        "data-output": true,
-        src: output.url,
-        alt: fmt(gettext("Result %(filename)s"), { filename: output.filename || "" }),
-        loading: "lazy",
-        width: output.width || null,
-        height: output.height || null,
-        className: output.width && output.width < 128 ? "pixelated" : null,
-      });
-      return h("a", { className: "output-link", href: output.url, target: "_blank", rel: "noopener", title: output.filename || "" }, [img]);
-    }));
+    const title = workflowName(job.workflow);
+    view.outputs.replaceChildren(...outputs.map((output) => outputFigure(output, title)));
     view.outputs.hidden = outputs.length === 0;
   }
 

@@ -1,14 +1,62 @@
 /*
  * The run form, built from the selected workflow's declared parameters (SPEC §4
- * /api/workflows/): image (file or drag-and-drop, uploaded at once, with a preview), text,
- * numbers with bounds, seed with randomize, choices. The last values are remembered per
- * workflow in localStorage; a remembered image is reused only while its upload still serves.
+ * /api/workflows/): image, mask, video and audio (file or drag-and-drop, uploaded at once, with
+ * a preview: the picture, the mask over a checkerboard, the browser's player), text, numbers
+ * with bounds, seed with randomize, choices. The last values are remembered per workflow in
+ * localStorage; a remembered upload is reused only while it still serves.
  * A 400 from the API names the field (`error.field`): its message is shown next to it.
  */
 import { api } from "./http.js";
 import { fmt, h, pixelateWhenSmall, randomSeed } from "./dom.js";
+import { formatClock } from "./media.js";
 
 const MEMORY_PREFIX = "comfyweb.form.";
+
+// The parameter types valued with an upload id (docs/api.md §4), and how each is chosen and shown.
+// A mask is an image whose alpha channel is the mask.
+const UPLOAD_KINDS = {
+  image: {
+    accept: "image/*", served: "image/", preview: "img",
+    hint: gettext("Drop an image here, or choose a file."),
+    chosen: gettext("Chosen image"),
+    checking: gettext("Checking the earlier image…"),
+  },
+  mask: {
+    accept: "image/png,image/webp", served: "image/", preview: "img",
+    hint: gettext("Drop a mask here (a PNG or WebP whose transparent parts are the mask), or choose a file."),
+    chosen: gettext("Chosen mask"),
+    checking: gettext("Checking the earlier mask…"),
+  },
+  video: {
+    accept: "video/*", served: "video/", preview: "video",
+    hint: gettext("Drop a video here, or choose a file."),
+    chosen: gettext("Chosen video"),
+    checking: gettext("Checking the earlier video…"),
+  },
+  audio: {
+    accept: "audio/*", served: "audio/", preview: "audio",
+    hint: gettext("Drop a sound here, or choose a file."),
+    chosen: gettext("Chosen sound"),
+    checking: gettext("Checking the earlier sound…"),
+  },
+};
+
+function isUpload(type) {
+  return Object.hasOwn(UPLOAD_KINDS, type);
+}
+
+function previewElement(kind) {
+  if (kind.preview === "img") {
+    return pixelateWhenSmall(h("img", { className: "upload-preview", alt: kind.chosen, hidden: true }));
+  }
+  return h(kind.preview, {
+    className: `upload-preview upload-preview-${kind.preview}`,
+    controls: true,
+    preload: "metadata",
+    "aria-label": kind.chosen,
+    hidden: true,
+  });
+}
 
 function loadMemory(slug) {
   try {
@@ -136,19 +184,22 @@ export function createRunForm({ dom, workflows, onChange }) {
     return { ...s, param, busy: false, read, set };
   }
 
-  function imageField(param, memory) {
-    const control = h("input", { type: "file", name: param.name, accept: "image/*" });
-    const hint = h("p", { className: "dropzone-hint", text: gettext("Drop an image here, or choose a file.") });
-    const preview = pixelateWhenSmall(h("img", { className: "upload-preview", alt: gettext("Chosen image"), hidden: true }));
+  /** An image, mask, video or audio parameter: one field for every upload kind. */
+  function uploadField(param, memory) {
+    const kind = UPLOAD_KINDS[param.type];
+    const control = h("input", { type: "file", name: param.name, accept: kind.accept, "data-upload-kind": param.type });
+    const hint = h("p", { className: "dropzone-hint", text: kind.hint });
+    const preview = previewElement(kind);
+    if (param.type === "mask") preview.classList.add("upload-preview-mask");
     const status = h("p", { className: "field-status", "aria-live": "polite" });
     const zone = h("div", { className: "dropzone", "data-role": "dropzone" }, [control, hint, preview, status]);
     const s = shell(param, control, [zone]);
     const field = {
-      ...s, param, busy: false, value: undefined, upload: null, token: 0, objectUrl: null, preview, status, zone,
+      ...s, param, kind, busy: false, value: undefined, upload: null, token: 0, objectUrl: null, preview, status, zone,
       read: () => field.value,
       set: (v) => { if (v) restoreUpload(field, { id: v, url: `/files/uploads/${encodeURIComponent(v)}/` }); },
     };
-    control.addEventListener("change", () => uploadImage(field, control.files[0]));
+    control.addEventListener("change", () => uploadFile(field, control.files[0]));
     zone.addEventListener("dragover", (event) => {
       if (![...(event.dataTransfer?.types || [])].includes("Files")) return;
       event.preventDefault();
@@ -166,7 +217,7 @@ export function createRunForm({ dom, workflows, onChange }) {
         transfer.items.add(file);
         control.files = transfer.files; // the input names the dropped file like a picked one
       } catch { /* older browsers: the upload still happens */ }
-      uploadImage(field, file);
+      uploadFile(field, file);
     });
     const remembered = memory.images?.[param.name];
     if (remembered && remembered.id && remembered.url) restoreUpload(field, remembered);
@@ -188,13 +239,15 @@ export function createRunForm({ dom, workflows, onChange }) {
   }
 
   function uploadedText(upload) {
-    return upload.width && upload.height
+    const text = upload.width && upload.height
       ? fmt(gettext("Uploaded · %(width)s×%(height)s"), { width: upload.width, height: upload.height })
       : gettext("Uploaded");
+    const length = typeof upload.duration === "number" && upload.duration > 0 ? formatClock(upload.duration) : "";
+    return length ? `${text} · ${length}` : text;
   }
 
   /** Upload the picked file now; its upload id becomes the parameter's value (SPEC §4). */
-  async function uploadImage(field, file) {
+  async function uploadFile(field, file) {
     const token = ++field.token;
     field.value = undefined;
     field.upload = null;
@@ -211,7 +264,10 @@ export function createRunForm({ dom, workflows, onChange }) {
       const data = await api("POST", "/api/uploads/", body);
       if (token !== field.token) return;
       field.value = data.id;
-      field.upload = { id: data.id, url: data.url, width: data.width, height: data.height };
+      field.upload = {
+        id: data.id, url: data.url, media: data.media ?? null,
+        width: data.width ?? null, height: data.height ?? null, duration: data.duration ?? null,
+      };
       setStatus(field, uploadedText(data), "done");
       remember();
     } catch (error) {
@@ -232,11 +288,12 @@ export function createRunForm({ dom, workflows, onChange }) {
   async function restoreUpload(field, upload) {
     const token = ++field.token;
     field.busy = true;
-    setStatus(field, gettext("Checking the earlier image…"), "checking");
+    setStatus(field, field.kind.checking, "checking");
     let ok = false;
     try {
       const response = await fetch(upload.url, { credentials: "same-origin", cache: "no-store" });
-      ok = response.ok && (response.headers.get("Content-Type") || "").startsWith("image/");
+      ok = response.ok && (response.headers.get("Content-Type") || "").startsWith(field.kind.served);
+      response.body?.cancel().catch(() => {}); // the headers tell; a video need not download
     } catch {
       ok = false;
     }
@@ -259,7 +316,10 @@ export function createRunForm({ dom, workflows, onChange }) {
 
   function build(param, memory) {
     switch (param.type) {
-      case "image": return imageField(param, memory);
+      case "image":
+      case "mask":
+      case "video":
+      case "audio": return uploadField(param, memory);
       case "text": return textField(param, memory);
       case "int":
       case "float": return numberField(param, memory);
@@ -275,7 +335,7 @@ export function createRunForm({ dom, workflows, onChange }) {
     if (!slug) return;
     const data = { values: {}, randomize: {}, images: {} };
     for (const f of fields) {
-      if (f.param.type === "image") {
+      if (isUpload(f.param.type)) {
         if (f.upload) data.images[f.param.name] = f.upload;
       } else {
         data.values[f.param.name] = f.control.value;
@@ -355,7 +415,7 @@ export function createRunForm({ dom, workflows, onChange }) {
   dom.workflow.addEventListener("change", render);
   dom.params.addEventListener("change", (event) => {
     const field = fields.find((f) => f.node.contains(event.target));
-    if (field && field.param.type !== "image") clearFieldError(field);
+    if (field && !isUpload(field.param.type)) clearFieldError(field);
     remember();
   });
 

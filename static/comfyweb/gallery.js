@@ -1,8 +1,10 @@
 /*
- * The gallery: a full-size view in a dialog, delete with confirmation (DELETE /api/jobs/<id>/),
- * and "this tab" marked in the tab filter. Without script the links still open and download.
+ * The gallery: a full-size view in a dialog (a picture, or a video in the browser's player),
+ * copying a text result, delete with confirmation (DELETE /api/jobs/<id>/), and "this tab"
+ * marked in the tab filter. Without script the links still open and download.
  */
 import { api } from "./http.js";
+import { copyText } from "./media.js";
 import { currentTabId } from "./tabid.js";
 
 function showNotice(message) {
@@ -16,11 +18,44 @@ function openView(link) {
   const dialog = document.querySelector('[data-role="view-dialog"]');
   if (!dialog || typeof dialog.showModal !== "function") return false;
   const img = dialog.querySelector('[data-role="view-image"]');
-  img.src = link.dataset.full;
-  img.alt = link.dataset.filename || "";
+  const video = dialog.querySelector('[data-role="view-video"]');
+  const isVideo = link.dataset.viewMedia === "video" && video;
+  img.hidden = Boolean(isVideo);
+  if (isVideo) {
+    img.removeAttribute("src");
+    video.hidden = false;
+    video.poster = link.dataset.poster || "";
+    video.src = link.dataset.full;
+    video.setAttribute("aria-label", link.dataset.filename || "");
+    dialog.setAttribute("aria-label", gettext("Video player"));
+  } else {
+    if (video) closeVideo(video);
+    img.src = link.dataset.full;
+    img.alt = link.dataset.filename || "";
+    dialog.setAttribute("aria-label", gettext("Full-size image"));
+  }
   dialog.querySelector('[data-role="view-open"]').href = link.dataset.full;
   dialog.showModal();
+  if (isVideo) video.focus();
   return true;
+}
+
+function closeVideo(video) {
+  video.pause();
+  video.removeAttribute("src");
+  video.load();
+  video.hidden = true;
+}
+
+/** Copy a text result (its tile's text block) to the clipboard, and say so. */
+async function copyResultText(button) {
+  const block = button.closest("[data-gallery-item]")?.querySelector('[data-media="text"]');
+  const status = document.querySelector('[data-role="copy-status"]');
+  if (!block) return;
+  const ok = await copyText(block.textContent, block);
+  const message = ok ? gettext("Copied") : gettext("Select the text to copy it");
+  if (status) status.textContent = message;
+  button.dataset.copied = ok ? "yes" : "no";
 }
 
 function confirmDelete() {
@@ -72,10 +107,17 @@ document.addEventListener("click", (event) => {
   const action = target.dataset.action;
   if (action === "view" && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
     if (openView(target)) event.preventDefault();
+  } else if (action === "copy-text") {
+    event.preventDefault();
+    copyResultText(target);
   } else if (action === "delete") {
     event.preventDefault();
     deleteJob(target);
   }
 });
+
+const viewDialog = document.querySelector('[data-role="view-dialog"]');
+const viewVideo = viewDialog && viewDialog.querySelector('[data-role="view-video"]');
+if (viewVideo) viewDialog.addEventListener("close", () => closeVideo(viewVideo));
 
 markThisTab();

@@ -283,18 +283,18 @@ def api_send(page: Page, method: str, url: str, body: dict | None = None):
     )
 
 
-def send_upload(page: Page, url: str, image: Path) -> APIResponse:
+def send_upload(page: Page, url: str, image: Path, mime: str = "image/png") -> APIResponse:
     """POST a file to the upload API as the page's scripts do (its cookies, CSRF token, a
-    PNG content type whatever the bytes are); the answer is the test's to judge."""
+    PNG content type unless told, whatever the bytes are); the answer is the test's to judge."""
     return page.request.post(
         f"{url}/api/uploads/",
-        multipart={"file": {"name": image.name, "mimeType": "image/png", "buffer": image.read_bytes()}},
+        multipart={"file": {"name": image.name, "mimeType": mime, "buffer": image.read_bytes()}},
         headers={"X-CSRFToken": csrf(page)},
     )
 
 
-def upload(page: Page, url: str, image: Path) -> dict:
-    answer = send_upload(page, url, image)
+def upload(page: Page, url: str, image: Path, mime: str = "image/png") -> dict:
+    answer = send_upload(page, url, image, mime)
     assert answer.status == 201, answer.text()
     return answer.json()
 

@@ -4,6 +4,7 @@ workflow, a full-size view, download, "run again" and delete with confirmation."
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -140,10 +141,13 @@ def test_full_size_view_and_download(app, gallery):
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
 
-    filename = card.locator('[data-action="view"]').first.get_attribute("data-filename")
+    # Saved under the server's useful name (workflow, job, node and index), not ComfyUI's
+    # ComfyUI_00001_.png, which repeats across servers.
+    workflow, job = card.get_attribute("data-workflow"), card.get_attribute("data-gallery-job")
     with page.expect_download() as download:
         card.locator('[data-action="download"]').click()
-    assert download.value.suggested_filename == filename
+    filename = download.value.suggested_filename
+    assert re.fullmatch(rf"{workflow}_{job[:8]}_\d+-\d+\.png", filename), filename
     href = card.locator('[data-action="download"]').get_attribute("href")
     answer = page.request.get(f"{app.url}{href}")
     assert answer.headers["content-disposition"].startswith("attachment;")
