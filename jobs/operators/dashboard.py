@@ -19,6 +19,7 @@ from django.utils import timezone
 from jobs.core import servers as servers_status
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
 from jobs.operators import inventories
+from jobs.pool.warmth import warmth_from_json
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -86,6 +87,18 @@ def _server(
         "locked_tabs": {"count": len(tabs), "ids": tabs},
         "devices": _devices(server.system_stats),
         "models": _models(server),
+        "warm": _warm(server),
+    }
+
+
+def _warm(server: Server) -> dict[str, Any]:
+    """Its warm models (most recent first, as many as seen to stay loaded together), the load
+    times learned there, and its pace per job (jobs.pool.warmth)."""
+    warmth = warmth_from_json(server.warmth)
+    return {
+        "models": list(warmth.warm()),
+        "loads": {name: round(seconds, 1) for name, seconds in warmth.load_seconds.items()},
+        "job_seconds": None if warmth.job_seconds is None else round(warmth.job_seconds, 2),
     }
 
 

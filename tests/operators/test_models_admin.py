@@ -201,3 +201,19 @@ def test_with_no_enabled_server_a_workflow_runs_nowhere(staff):
     page = staff.get(reverse("admin:jobs_workflow_change", args=[workflow.pk])).content.decode()
     assert "runs on no server: the pool has no enabled server" in page
     assert staff.get(reverse("admin:jobs_workflow_add")).status_code == 200
+
+
+def test_the_dashboard_snapshot_has_each_servers_warm_models_and_load_times(staff):
+    from jobs.pool.warmth import Warmth, learn
+
+    warmth = learn(learn(learn(Warmth(), [FLUX], 4.0), [FLUX], 1.0), ["sd15.safetensors"], 3.5)
+    make_server("gpu1", node_classes=CLASSES, warmth=warmth.to_json())
+    make_server("gpu2")
+    snapshot = json.loads(staff.get("/admin/pool/snapshot.json").content)
+    by_name = {s["name"]: s["warm"] for s in snapshot["servers"]}
+    assert by_name["gpu1"] == {
+        "models": ["sd15.safetensors"],
+        "loads": {FLUX: 3.0, "sd15.safetensors": 2.5},
+        "job_seconds": 1.0,
+    }
+    assert by_name["gpu2"] == {"models": [], "loads": {}, "job_seconds": None}
