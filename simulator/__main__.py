@@ -1,7 +1,13 @@
 """python -m simulator --port 8188 [--host H] [--data-dir D] [--delay S] [--name N] [--models M]
+                      [--vram N] [--load-seconds S]
 
 --models takes comma-separated folder/file entries (checkpoints/sd15.safetensors,loras/ink.safetensors)
 or a JSON file holding {"folder": [files]} or ["folder/file", ...]; it may be given more than once.
+In the JSON forms a file may also be {"name": ..., "load_seconds": S}: its own load time, e.g.
+{"checkpoints": [{"name": "sdxl.safetensors", "load_seconds": 3}, "sd15.safetensors"]}.
+--vram N: how many model files can be loaded at once (least recently used out; default no limit);
+--load-seconds S: what loading a model file that is not loaded costs (default 0: loads are free).
+See simulator/residency.py.
 """
 
 from __future__ import annotations
@@ -16,14 +22,34 @@ from aiohttp import web
 
 from simulator.app import create_app
 from simulator.config import SimConfig
-from simulator.models import ModelSpecError, normalize, parse_cli
+from simulator.models import ModelSpec, ModelSpecError, normalize, parse_cli
 
 
-def _models(value: str) -> dict[str, list[str]]:
+def _models(value: str) -> ModelSpec:
     try:
         return parse_cli(value)
     except ModelSpecError as ex:
         raise argparse.ArgumentTypeError(str(ex)) from ex
+
+
+def _vram(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of model files >= 1, not {value!r}")
+    return count
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {value!r}")
+    return seconds
 
 
 def parse_args(argv: list[str] | None = None) -> SimConfig:
@@ -41,10 +67,22 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         metavar="FOLDER/FILE,...|FILE.json",
         help="model files the server holds (default: none)",
     )
-    args = parser.parse_args(argv)
-    models = normalize(
-        [f"{folder}/{name}" for spec in args.models for folder, names in spec.items() for name in names]
+    parser.add_argument(
+        "--vram", type=_vram, default=None, metavar="N", help="model files loaded at once (default: no limit)"
     )
+    parser.add_argument(
+        "--load-seconds",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="seconds to load a model file that is not loaded (default 0)",
+    )
+    args = parser.parse_args(argv)
+    specs: list[ModelSpec] = args.models
+    models = normalize(
+        [f"{folder}/{name}" for spec in specs for folder, names in spec.files.items() for name in names]
+    )
+    load_times = {file: seconds for spec in specs for file, seconds in spec.load_seconds.items()}
     return SimConfig(
         host=args.host,
         port=args.port,
@@ -52,6 +90,9 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         delay=args.delay,
         name=args.name,
         models=models,
+        vram=args.vram,
+        load_seconds=args.load_seconds,
+        model_load_seconds=load_times,
     )
 
 

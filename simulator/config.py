@@ -18,5 +18,11 @@ class SimConfig:
     name: str = "simulator"
     # Model files by folder, e.g. {"checkpoints": ["sd15.safetensors"]}; see simulator.models.
     models: dict[str, list[str]] = field(default_factory=dict)
+    # Simulated VRAM (simulator.residency): how many model files fit at once (None: no limit),
+    # the seconds a load of one takes, and per-file load times ("folder/file" -> seconds).
+    # The defaults make loads free, as before residency existed.
+    vram: int | None = None
+    load_seconds: float = 0.0
+    model_load_seconds: dict[str, float] = field(default_factory=dict)
     # What the "die" fault does. The CLI exits the process; in-process tests stop the server.
     on_die: Callable[[], None] | None = None

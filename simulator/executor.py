@@ -32,6 +32,7 @@ from simulator.models import ModelSet
 from simulator.nodes import NODES, Node, NodeContext, NodeResult
 from simulator.progress import ProgressRegistry, legacy_preview, metadata_preview
 from simulator.prompt_queue import PromptQueue
+from simulator.residency import Residency, files_in
 from simulator.ws import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, SocketHub
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 # bigger than this, or the node encodes or decodes media (THREADED); then a thread keeps HTTP
 # and sockets responsive meanwhile.
 THREAD_PIXELS = 1_000_000
+# A model load checks for interrupts this often (seconds).
+LOAD_TICK = 0.05
 
 
 class Abandoned(Exception):
@@ -54,12 +57,14 @@ class Executor:
         storage: Storage,
         delay: float,
         models: ModelSet | None = None,
+        residency: Residency | None = None,
     ) -> None:
         self.queue = queue
         self.hub = hub
         self.storage = storage
         self.delay = delay
         self.models = models or ModelSet()
+        self.residency = residency or Residency()
         # Output cache: signature -> outputs, and signature -> {"meta", "output"} (ui cache).
         self.outputs: dict[str, tuple[Any, ...]] = {}
         self.ui: dict[str, dict[str, Any]] = {}
@@ -292,12 +297,16 @@ class Executor:
         )
         try:
             self._check_interrupt()  # nodes.before_node_execution: checked as the node starts
-            if node.OWN_DELAY:
-                self._released.clear()  # the node spends the delay itself, step by step
-            elif self.delay > 0:
+            self._released.clear()  # a release ends this node's waits: its delay, its loads
+            if not node.OWN_DELAY and self.delay > 0:  # OWN_DELAY: spent step by step
                 await self._node_delay()  # the "work" of the node (--delay)
                 self._check_abandoned()
+            # Weights the node runs on that were evicted since their loader ran (a sampler).
+            await self._make_resident(files_in(inputs.get(name) for name in node.USES_WEIGHTS))
             result = await self._run(node, ctx, inputs)
+            # Weights the node brought in (a loader): files its outputs hold and its inputs did not.
+            held = set(files_in(inputs.values()))
+            await self._make_resident([f for f in files_in(result.outputs) if f not in held])
         except Abandoned:
             raise
         except InterruptProcessing as ex:
@@ -331,6 +340,33 @@ class Executor:
         await self._send_progress_state()
         executed.append(node_id)
         return None, None
+
+    async def _make_resident(self, files: list[str]) -> None:
+        """Make ``files`` resident, spending the load time of each that is not: the one place
+        a model load happens (simulator.residency says where and why). The 0.3.64 profile
+        sends no frame meanwhile; a profile of current ComfyUI would send the node's
+        progress_state entry with ``activity: "loading"`` here, around the wait."""
+        if not files:
+            return
+        self.residency.touch(files)
+        for file in self.residency.missing(files):
+            seconds = self.residency.load_time(file)
+            if seconds > 0:
+                await self._load_wait(seconds)
+            self.residency.admit(file, in_use=files)
+
+    async def _load_wait(self, seconds: float) -> None:
+        """Sleep a load: stops with InterruptProcessing on POST /interrupt (the file is then
+        not resident) and ends early on /_sim/release, like the samplers' steps."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            self._check_interrupt()
+            left = deadline - loop.time()
+            if left <= 0 or self._released.is_set():
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), min(left, LOAD_TICK))
 
     def _input_data(self, raw: dict[str, Any], sigs: dict[str, str]) -> dict[str, Any]:
         inputs: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,30 +110,71 @@ def split_entry(entry: str) -> tuple[str, str]:
     return canonical, _check_file(canonical, name)
 
 
-def normalize(spec: Any) -> dict[str, list[str]]:
-    """A model set from {"folder": [files]} or ["folder/file", ...]; ModelSpecError if malformed."""
+@dataclass
+class ModelSpec:
+    """A parsed model set: the files by folder, and the load times given for some of them
+    ("folder/file" -> seconds; see simulator.residency)."""
+
+    files: dict[str, list[str]] = field(default_factory=dict)
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _entry(item: Any, where: str) -> tuple[str, float | None]:
+    """A file entry: a name, or {"name": name, "load_seconds": seconds} (a per-file load time)."""
+    if isinstance(item, str):
+        return item, None
+    if isinstance(item, Mapping):
+        unknown = set(item) - {"name", "load_seconds"}
+        name, seconds = item.get("name"), item.get("load_seconds")
+        if unknown:
+            raise ModelSpecError(f"unknown keys {sorted(unknown)} in {where} (allowed: name, load_seconds)")
+        if not isinstance(name, str):
+            raise ModelSpecError(f"an entry of {where} needs a string name, got {item!r}")
+        if seconds is None:
+            return name, None
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+            raise ModelSpecError(f"load_seconds of {name!r} must be a number of seconds >= 0")
+        return name, float(seconds)
+    raise ModelSpecError(f"file names must be strings, got {item!r} in {where}")
+
+
+def parse_spec(spec: Any) -> ModelSpec:
+    """A model set from {"folder": [files]} or ["folder/file", ...]; a file may also be
+    {"name": ..., "load_seconds": s}. ModelSpecError if malformed."""
     result: dict[str, set[str]] = {}
+    seconds: dict[str, float] = {}
+
+    def add(folder: str, name: str, load: float | None) -> None:
+        result.setdefault(folder, set()).add(name)
+        if load is not None:
+            seconds[f"{folder}/{name}"] = load
+
     if isinstance(spec, Mapping):
         for folder, files in spec.items():
             if not isinstance(folder, str) or not isinstance(files, list | tuple):
                 raise ModelSpecError(f"folder {folder!r} must map to a list of file names")
             canonical = canonical_folder(folder)
-            for name in files:
-                if not isinstance(name, str):
-                    raise ModelSpecError(f"file names must be strings, got {name!r} in {folder!r}")
-                result.setdefault(canonical, set()).add(_check_file(canonical, name))
+            for item in files:
+                name, load = _entry(item, repr(folder))
+                add(canonical, _check_file(canonical, name), load)
     elif isinstance(spec, list | tuple):
-        for entry in spec:
-            if not isinstance(entry, str):
-                raise ModelSpecError(f"model entries must be 'folder/file' strings, got {entry!r}")
-            folder, name = split_entry(entry)
-            result.setdefault(folder, set()).add(name)
+        for item in spec:
+            if not isinstance(item, str | Mapping):
+                raise ModelSpecError(f"model entries must be 'folder/file' strings, got {item!r}")
+            entry, load = _entry(item, "the model list")
+            add(*split_entry(entry), load)
     else:
         raise ModelSpecError("models must be a JSON object {folder: [files]} or a list of 'folder/file'")
-    return {folder: sorted(names) for folder, names in result.items()}
+    files = {folder: sorted(names) for folder, names in result.items()}
+    return ModelSpec(files, seconds)
 
 
-def parse_cli(value: str) -> dict[str, list[str]]:
+def normalize(spec: Any) -> dict[str, list[str]]:
+    """The files of ``spec`` (parse_spec without the load times)."""
+    return parse_spec(spec).files
+
+
+def parse_cli(value: str) -> ModelSpec:
     """--models: a path to a JSON file, or comma-separated folder/file entries."""
     path = Path(value)
     if value.lower().endswith(".json") or path.is_file():
@@ -142,11 +184,11 @@ def parse_cli(value: str) -> dict[str, list[str]]:
             raise ModelSpecError(f"cannot read {value}: {ex.strerror}") from ex
         except json.JSONDecodeError as ex:
             raise ModelSpecError(f"{value} is not JSON: {ex}") from ex
-        return normalize(spec)
+        return parse_spec(spec)
     entries = [entry for entry in value.split(",") if entry.strip()]
     if not entries:
         raise ModelSpecError("no model entries given")
-    return normalize(entries)
+    return parse_spec(entries)
 
 
 class ModelSet:

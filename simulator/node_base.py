@@ -82,6 +82,9 @@ class Node:
     V3: ClassVar[bool] = False
     # True: ``run`` goes to a worker thread (encoding and decoding media keeps HTTP answering).
     THREADED: ClassVar[bool] = False
+    # Inputs holding weights this node runs on the GPU (a sampler's "model"): their files must
+    # be resident before it runs, and a load is spent at its start (simulator.residency).
+    USES_WEIGHTS: ClassVar[tuple[str, ...]] = ()
     SOURCE: ClassVar[tuple[str, int, str]] = ("/opt/ComfyUI/nodes.py", 1, "run")
 
     def validate(self, storage: Storage, **inputs: Any) -> bool | str:

@@ -1,7 +1,8 @@
 """Stand-ins for the Stable Diffusion nodes: loaders, text encoding, latents, samplers, VAE, upscaling.
 
 No weights are loaded. A loader checks its file is in the instance's model set (as
-folder_paths.get_full_path_or_raise does) and returns a stand-in naming it; a LATENT
+folder_paths.get_full_path_or_raise does) and returns a stand-in naming it and its files (the
+executor then spends the load time of those not resident: simulator.residency); a LATENT
 records its size and the sampling that went into it, and VAEDecode paints real pixels
 from that record, so the same graph gives the same image and another seed another image.
 Samplers send the per-step frames of a real sampler (progress, previews) and spread the
@@ -41,11 +42,13 @@ TILE, OVERLAP = 512, 32  # ImageUpscaleWithModel's tiling, for its progress tick
 @dataclass(frozen=True)
 class Loaded:
     """A MODEL, CLIP, VAE, CONTROL_NET, CLIP_VISION or UPSCALE_MODEL: the file it came from,
-    plus the LoRAs applied to it."""
+    plus the LoRAs applied to it. ``weight_files`` ("folder/file") are what must be resident
+    in the simulated VRAM to use it (simulator.residency)."""
 
     kind: str
     name: str
     loras: tuple[tuple[str, float], ...] = ()
+    weight_files: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return f"<{_REAL_CLASSES[self.kind]} object at 0x{id(self):012x}>"
@@ -163,7 +166,7 @@ class _Loader(Node):
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         name = inputs[self.INPUT]
         ctx.models.full_path_or_raise(self.FOLDER, name)
-        return NodeResult((Loaded(self.KIND, name),))
+        return NodeResult((Loaded(self.KIND, name, weight_files=(f"{self.FOLDER}/{name}",)),))
 
 
 class CheckpointLoaderSimple(Node):
@@ -173,7 +176,8 @@ class CheckpointLoaderSimple(Node):
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         name = inputs["ckpt_name"]
         ctx.models.full_path_or_raise("checkpoints", name)
-        return NodeResult((Loaded("MODEL", name), Loaded("CLIP", name), Loaded("VAE", name)))
+        files = (f"checkpoints/{name}",)
+        return NodeResult(tuple(Loaded(kind, name, weight_files=files) for kind in ("MODEL", "CLIP", "VAE")))
 
 
 class LoraLoader(Node):
@@ -188,10 +192,15 @@ class LoraLoader(Node):
             return NodeResult((model, clip))
         name = inputs["lora_name"]
         ctx.models.full_path_or_raise("loras", name)
+        file = f"loras/{name}"
         if model is not None:
-            model = replace(model, loras=(*model.loras, (name, strength_model)))
+            model = replace(
+                model, loras=(*model.loras, (name, strength_model)), weight_files=(*model.weight_files, file)
+            )
         if clip is not None:
-            clip = replace(clip, loras=(*clip.loras, (name, strength_clip)))
+            clip = replace(
+                clip, loras=(*clip.loras, (name, strength_clip)), weight_files=(*clip.weight_files, file)
+            )
         return NodeResult((model, clip))
 
 
@@ -210,9 +219,10 @@ class VAELoader(Node):
 
     def run(self, ctx: NodeContext, **inputs: Any) -> NodeResult:
         name = inputs["vae_name"]
-        if name not in ("pixel_space", "taesd", "taesdxl", "taesd3", "taef1"):
-            ctx.models.full_path_or_raise("vae", name)
-        return NodeResult((Loaded("VAE", name),))
+        if name in ("pixel_space", "taesd", "taesdxl", "taesd3", "taef1"):
+            return NodeResult((Loaded("VAE", name),))  # small or no weights: never a load cost
+        ctx.models.full_path_or_raise("vae", name)
+        return NodeResult((Loaded("VAE", name, weight_files=(f"vae/{name}",)),))
 
 
 class ControlNetLoader(_Loader):
@@ -241,7 +251,8 @@ class DualCLIPLoader(Node):
         first, second = inputs["clip_name1"], inputs["clip_name2"]
         ctx.models.full_path_or_raise("text_encoders", first)
         ctx.models.full_path_or_raise("text_encoders", second)
-        return NodeResult((Loaded("CLIP", f"{first}+{second}"),))
+        files = (f"text_encoders/{first}", f"text_encoders/{second}")
+        return NodeResult((Loaded("CLIP", f"{first}+{second}", weight_files=files),))
 
 
 class CLIPVisionLoader(_Loader):
@@ -349,6 +360,7 @@ class _Sampler(Node):
     RETURN_TYPES = ("LATENT",)
     IS_ASYNC = True
     OWN_DELAY = True
+    USES_WEIGHTS = ("model",)
 
     async def _sample(
         self, ctx: NodeContext, latent: Latent, key: str, steps: int, strength: float
@@ -438,6 +450,7 @@ class ImageUpscaleWithModel(Node):
     RETURN_TYPES = ("IMAGE",)
     IS_ASYNC = True
     V3 = True
+    USES_WEIGHTS = ("upscale_model",)  # it moves the model to the GPU itself
     SOURCE = ("/opt/ComfyUI/comfy_extras/nodes_upscale_model.py", 85, "execute")
 
     async def run_async(self, ctx: NodeContext, **inputs: Any) -> NodeResult:

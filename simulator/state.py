@@ -18,6 +18,7 @@ from simulator.executor import Executor
 from simulator.files import Storage
 from simulator.models import ModelSet
 from simulator.prompt_queue import PromptQueue
+from simulator.residency import Residency
 from simulator.ws import SocketHub
 
 
@@ -38,7 +39,8 @@ def exit_process() -> None:
 class Simulator:
     """The state of one server: files, models, sockets, queue, worker, faults, prompt counter.
 
-    The model set survives lose_state and /_sim/reset: model files stay on disk over a restart."""
+    The model set survives lose_state and /_sim/reset: model files stay on disk over a restart;
+    the resident models (VRAM) do not."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
@@ -47,7 +49,10 @@ class Simulator:
         self.hub = SocketHub(self.queue_info, self.reconnect_node)
         self.queue = PromptQueue(self.hub.broadcast_status)
         self.models = ModelSet(config.models)
-        self.executor = Executor(self.queue, self.hub, self.storage, config.delay, self.models)
+        self.residency = Residency(config.vram, config.load_seconds, config.model_load_seconds)
+        self.executor = Executor(
+            self.queue, self.hub, self.storage, config.delay, self.models, self.residency
+        )
         self.faults = Faults()
         self.number = 0
 
@@ -58,12 +63,14 @@ class Simulator:
         return self.executor.reconnect_node(sid)
 
     async def lose_state(self) -> None:
-        """Pending queue, history, caches, running job and counter gone, as after a restart."""
+        """Pending queue, history, caches, loaded models, running job and counter gone, as after
+        a restart."""
         for task_id in list(self.queue.running):
             self.queue.forget_running(task_id)
         self.queue.queue = []
         self.queue.wipe_history()
         self.executor.forget_everything()
+        self.residency.clear()
         self.number = 0
 
     def die(self) -> None:

@@ -5,6 +5,10 @@
         sim.ws_url("client-1")
         await sim.set_faults(http_500=True)
         await sim.set_models(add=["loras/ink.safetensors"])
+        await sim.set_models(evict_all=True)   # the simulated VRAM empties
+
+    async with running_simulator(models={"checkpoints": [{"name": "a.safetensors", "load_seconds": 2}]},
+                                 vram=1, load_seconds=0.5) as sim: ...
 
 The "die" fault stops this server (listener and sockets) instead of exiting the process.
 """
@@ -23,7 +27,7 @@ from aiohttp import web
 
 from simulator.app import create_app
 from simulator.config import SimConfig
-from simulator.models import normalize
+from simulator.models import parse_spec
 from simulator.state import SIM, Simulator
 
 
@@ -57,14 +61,22 @@ class RunningSimulator:
             r.raise_for_status()
             return await r.json()
 
-    async def set_models(self, **change: Any) -> dict[str, list[str]]:
-        """POST /_sim/models: set=..., add=[...], remove=[...]; returns the new model set."""
+    async def set_models(self, **change: Any) -> dict[str, Any]:
+        """POST /_sim/models: set=..., add=[...], remove=[...], evict=[...], evict_all=True;
+        returns the new model set with "resident" and "vram" (see simulator.model_controls)."""
         async with (
             aiohttp.ClientSession() as session,
             session.post(f"{self.url}/_sim/models", json=change) as r,
         ):
             r.raise_for_status()
-            models: dict[str, list[str]] = await r.json()
+            models: dict[str, Any] = await r.json()
+            return models
+
+    async def models(self) -> dict[str, Any]:
+        """GET /_sim/models: the model set with "resident" (least recently used first) and "vram"."""
+        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/_sim/models") as r:
+            r.raise_for_status()
+            models: dict[str, Any] = await r.json()
             return models
 
     async def reset(self) -> None:
@@ -83,13 +95,26 @@ async def running_simulator(
     data_dir: Path | None = None,
     name: str = "sim",
     host: str = "127.0.0.1",
-    models: dict[str, list[str]] | list[str] | None = None,
+    models: dict[str, list[Any]] | list[Any] | None = None,
+    vram: int | None = None,
+    load_seconds: float = 0.0,
 ) -> AsyncIterator[RunningSimulator]:
     """Start a simulator on a free port in this event loop; stop it on exit.
 
-    ``models``: the model files it holds, {"folder": [files]} or ["folder/file", ...]."""
+    ``models``: the model files it holds, {"folder": [files]} or ["folder/file", ...], where a
+    file may be {"name": ..., "load_seconds": s}; ``vram`` and ``load_seconds`` as --vram and
+    --load-seconds (simulator.residency; the defaults make loads free)."""
+    spec = parse_spec(models or {})
     config = SimConfig(
-        host=host, port=0, data_dir=data_dir, delay=delay, name=name, models=normalize(models or {})
+        host=host,
+        port=0,
+        data_dir=data_dir,
+        delay=delay,
+        name=name,
+        models=spec.files,
+        vram=vram,
+        load_seconds=load_seconds,
+        model_load_seconds=spec.load_seconds,
     )
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=0.5)

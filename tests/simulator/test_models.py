@@ -256,20 +256,19 @@ async def test_models_added_and_removed_at_runtime_show_at_once(session: aiohttp
     async with running_simulator(models={"loras": ["old.safetensors"]}) as sim:
         client = Client(sim, session)
         changed = await sim.set_models(add=["loras/sub/new.safetensors"], remove=["loras/old.safetensors"])
-        assert changed == {"loras": ["sub/new.safetensors"]}
+        assert changed == {"loras": ["sub/new.safetensors"], "resident": [], "vram": None}
         _, info = await client.get("/object_info/LoraLoader")
         assert files_in(info["LoraLoader"], "lora_name") == ["sub/new.safetensors"]
-        assert await sim.set_models(set={"checkpoints": ["a.safetensors"]}) == {
-            "checkpoints": ["a.safetensors"]
-        }
+        only_a = {"checkpoints": ["a.safetensors"], "resident": [], "vram": None}
+        assert await sim.set_models(set={"checkpoints": ["a.safetensors"]}) == only_a
         assert await client.get("/models/loras") == (200, [])
-        assert await client.get("/_sim/models") == (200, {"checkpoints": ["a.safetensors"]})
+        assert await client.get("/_sim/models") == (200, only_a)
         # A bad entry changes nothing and says why.
         for bad in ({"add": ["nofolder.safetensors"]}, {"add": ["loras/x.txt"]}, {"drop": []}, {"add": "x"}):
             async with session.post(f"{sim.url}/_sim/models", json=bad) as response:
                 assert response.status == 400
                 assert (await response.json())["error"]
-        assert await client.get("/_sim/models") == (200, {"checkpoints": ["a.safetensors"]})
+        assert await client.get("/_sim/models") == (200, only_a)
         await sim.reset()  # model files outlive a restart
         assert await client.get("/models/checkpoints") == (200, ["a.safetensors"])
 
