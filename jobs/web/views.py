@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from jobs.core import heartbeat, storage
 from jobs.core import servers as servers_status
 from jobs.core.models import Output, Server, Upload, Workflow
+from jobs.core.workflows import UPLOAD_TYPES
 from jobs.media.detect import MEDIA
 from jobs.web import ranges, thumbnails
 from jobs.web.api import workflow_list
@@ -132,7 +133,7 @@ def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[
     params = [
         {"name": name, "label": labels.get(name, name), "value": value}
         for name, value in (job.params or {}).items()
-        if kinds.get(name) != "image" and value not in (None, "")
+        if kinds.get(name) not in UPLOAD_TYPES and value not in (None, "")
     ]
     url = f"/files/outputs/{output.id}/"
     return {
