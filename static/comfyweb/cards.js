@@ -246,7 +246,9 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
     if (known) {
       const value = Math.min(Number(p.value) || 0, Number(p.max));
       setBar(view.overall, value, p.max);
-      view.progressText.textContent = `${Math.round((100 * value) / Number(p.max))}%`;
+      const percent = `${Math.round((100 * value) / Number(p.max))}%`;
+      // The server is loading a model into memory: seconds to a minute on a GPU (issue W).
+      view.progressText.textContent = p.activity === "loading" ? `${percent} · ${gettext("loading model…")}` : percent;
     } else {
       setBar(view.overall, null, 0);
       view.progressText.textContent = job.status === "running" ? gettext("Starting…") : STATUS_TEXT[job.status];
@@ -397,7 +399,9 @@ export function createJobList({ root, empty, announcer, workflows, onAction }) {
       job.queue_position = msg.queue_position;
       if ("waiting" in msg) job.waiting = msg.waiting;
     } else if (msg.max !== undefined && msg.max !== null) {
-      job.progress = { value: msg.value, max: msg.max, node: msg.node, title: msg.title ?? null };
+      job.progress = {
+        value: msg.value, max: msg.max, node: msg.node, title: msg.title ?? null, activity: msg.activity ?? null,
+      };
     }
     renderCard(cards.get(job.id), job);
   }
