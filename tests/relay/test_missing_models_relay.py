@@ -10,7 +10,7 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from jobs.core import service
+from jobs.core import servers, service
 from jobs.core.builtin_workflows import txt2img_graph
 from jobs.core.models import Attempt, Job, Server, Tab, Workflow
 from simulator.testing import running_simulator
@@ -50,6 +50,11 @@ def _lock_tab_to(tab: uuid.UUID, session: str, server_name: str) -> None:
     Tab.objects.update_or_create(id=tab, defaults={"session_key": session, "server": server})
 
 
+def _online(name: str):
+    """Trusted online by the running relay: until then a locked tab's job may move elsewhere."""
+    return lambda: servers.status_now(Server.objects.annotate(**servers.LEASE).get(name=name)) == "online"
+
+
 def _inventory_read(name: str, file: str):
     return lambda: any(file in files for files in (Server.objects.get(name=name).model_files or {}).values())
 
@@ -77,6 +82,8 @@ async def test_a_job_on_a_server_that_lost_its_model_moves_without_spending_an_a
         try:
             await wait_for(_inventory_read("stale", file))
             await wait_for(_inventory_read("good", file))
+            await wait_for(_online("stale"))
+            await wait_for(_online("good"))
             await stale.set_models(remove=models)  # deleted on the server; ComfyWeb does not know yet
             session, tab = await db(make_session)(), uuid.uuid4()
             await db(_lock_tab_to)(tab, session, "stale")
