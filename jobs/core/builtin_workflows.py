@@ -229,8 +229,17 @@ DEMO_MODELS = {
         "checkpoints/DreamShaper_8_pruned.safetensors",
         f"upscale_models/{ESRGAN}",
     ],
-    "sim-2": [f"checkpoints/{SDXL}", "checkpoints/sd_xl_refiner_1.0.safetensors", "loras/ink.safetensors"],
+    "sim-2": [
+        f"checkpoints/{SDXL}",
+        "checkpoints/sd_xl_refiner_1.0.safetensors",
+        "checkpoints/DreamShaper_8_pruned.safetensors",  # on both: the demo shows the warm one preferred
+        "loras/ink.safetensors",
+    ],
 }
+# Each demo simulator holds one model loaded at a time, and a load costs this long: the card
+# says "loading model…", and jobs for a model gather on the server where it is warm (issue W).
+DEMO_VRAM = 1
+DEMO_LOAD_SECONDS = 2.0
 
 # Workflows that need model files: installed with the demos, they run where their model is.
 MODEL_DEMO_WORKFLOWS: list[dict[str, Any]] = [

@@ -23,10 +23,13 @@ def start_simulator(
     delay: float = 0.0,
     name: str = "sim",
     models: list[str] | None = None,
+    vram: int | None = None,
+    load_seconds: float = 0.0,
     timeout: float = 20.0,
 ) -> subprocess.Popen:
     """Run `python -m simulator` and wait until it listens; `models`: its model files, as
-    "folder/file" (listed in its /object_info)."""
+    "folder/file" (listed in its /object_info); `vram`: how many stay loaded at once, each
+    load costing `load_seconds` (none: loads are free)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
@@ -44,6 +47,7 @@ def start_simulator(
             "--name",
             name,
             *(["--models", ",".join(models)] if models else []),
+            *(["--vram", str(vram), "--load-seconds", str(load_seconds)] if vram else []),
         ],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

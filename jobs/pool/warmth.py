@@ -76,16 +76,17 @@ def learn(before: Warmth, used: Iterable[str], run_seconds: float) -> Warmth:
     """What one finished prompt with these model files teaches, from its run time alone
     (wherever a server spends its load: in the loader, or in the sampler moving weights to
     VRAM). A run with every file warm times a job; a run with cold files times their load
-    (less a job); a file believed cold that ran with no load shows the capacity is larger.
-    The files used become the most recent."""
+    (less a job, once a job is timed); a file believed cold that ran with no load shows the
+    capacity is larger. The files used become the most recent."""
     used = list(dict.fromkeys(used))
     cold = [f for f in used if not before.is_warm(f)]
     capacity, load_seconds, job = before.capacity, dict(before.load_seconds), before.job_seconds
-    pace = job if job is not None else DEFAULT_JOB_SECONDS
-    extra = run_seconds - pace
+    extra = run_seconds - (job or 0.0)
     if not cold:
         job = _average(job, run_seconds)
-    elif extra < LOAD_THRESHOLD and job is not None:
+    elif job is None:
+        pass  # a cold run before any warm one: its load cannot be told from its work yet
+    elif extra < LOAD_THRESHOLD:
         # Nothing was loaded after all: those files were still resident.
         capacity = max([capacity, *(before.recent.index(f) + 1 for f in cold if f in before.recent)])
         job = _average(job, run_seconds)

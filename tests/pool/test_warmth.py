@@ -29,9 +29,9 @@ def server(name, outstanding=0, warmth=None, max_queued=2, **fields):
     )
 
 
-def test_a_cold_run_times_the_load_and_a_warm_run_times_the_job():
-    first = learn(Warmth(), [A], run_seconds=4.0)  # load 3 s + job 1 s (before any job is timed)
-    assert first.recent == (A,) and first.load_seconds[A] == pytest.approx(3.0) and first.job_seconds is None
+def test_a_warm_run_times_the_job_and_a_cold_run_then_times_the_load():
+    first = learn(Warmth(), [A], run_seconds=4.0)  # load and work together: nothing to tell yet
+    assert first.recent == (A,) and first.load_seconds == {} and first.job_seconds is None
     second = learn(first, [A], run_seconds=1.0)
     assert second.job_seconds == pytest.approx(1.0) and second.is_warm(A)
     third = learn(second, [B], run_seconds=4.0)
@@ -41,7 +41,7 @@ def test_a_cold_run_times_the_load_and_a_warm_run_times_the_job():
 
 def test_a_file_believed_cold_that_ran_without_a_load_shows_room_for_more():
     warmth = learn(learn(learn(Warmth(), [A], 4.0), [A], 1.0), [B], 4.0)
-    assert warmth.capacity == 1
+    assert warmth.capacity == 1 and warmth.load_seconds == {B: pytest.approx(3.0)}
     again = learn(warmth, [A], run_seconds=1.05)  # A was still resident: VRAM holds two
     assert again.capacity == 2 and again.is_warm(A) and again.is_warm(B)
 
@@ -55,7 +55,7 @@ def test_the_stored_form_reads_back():
 def test_expected_start_weighs_the_queue_against_the_load():
     warm = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
     assert expected_start(warm, jobs_ahead=2, weight=1.0, files=[A]) == pytest.approx(2.0)
-    assert expected_start(warm, jobs_ahead=0, weight=1.0, files=[B]) == pytest.approx(3.0)
+    assert expected_start(warm, jobs_ahead=0, weight=1.0, files=[B]) == DEFAULT_LOAD_SECONDS
     assert expected_start(None, jobs_ahead=0, weight=1.0, files=[A]) == DEFAULT_LOAD_SECONDS
 
 
