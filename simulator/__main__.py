@@ -77,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         metavar="S",
         help="seconds to load a model file that is not loaded (default 0)",
     )
+    parser.add_argument(
+        "--sampler-seconds",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="seconds a sampler run takes, the other nodes spending --delay (default: --delay)",
+    )
     args = parser.parse_args(argv)
     specs: list[ModelSpec] = args.models
     models = normalize(
@@ -88,6 +95,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         port=args.port,
         data_dir=args.data_dir,
         delay=args.delay,
+        sampler_seconds=args.sampler_seconds,
         name=args.name,
         models=models,
         vram=args.vram,

@@ -15,6 +15,8 @@ class SimConfig:
     port: int = 8188
     data_dir: Path | None = None
     delay: float = 0.0
+    # Seconds a sampler run takes, whatever --delay the other nodes spend (None: --delay).
+    sampler_seconds: float | None = None
     name: str = "simulator"
     # Model files by folder, e.g. {"checkpoints": ["sd15.safetensors"]}; see simulator.models.
     models: dict[str, list[str]] = field(default_factory=dict)

@@ -63,6 +63,7 @@ class Executor:
         self.hub = hub
         self.storage = storage
         self.delay = delay
+        self.sampler_seconds: float | None = None  # --sampler-seconds: a sampler's own time
         self.models = models or ModelSet()
         self.residency = residency or Residency()
         # Output cache: signature -> outputs, and signature -> {"meta", "output"} (ui cache).
@@ -292,7 +293,7 @@ class Executor:
             prompt=prompt,
             extra_pnginfo=extra_data.get("extra_pnginfo"),
             models=self.models,
-            delay=self.delay,
+            delay=self.sampler_seconds if node.OWN_DELAY and self.sampler_seconds is not None else self.delay,
             wait=self._step_delay,
         )
         try:

@@ -53,6 +53,7 @@ class Simulator:
         self.executor = Executor(
             self.queue, self.hub, self.storage, config.delay, self.models, self.residency
         )
+        self.executor.sampler_seconds = config.sampler_seconds
         self.faults = Faults()
         self.number = 0
 

@@ -98,6 +98,7 @@ async def running_simulator(
     models: dict[str, list[Any]] | list[Any] | None = None,
     vram: int | None = None,
     load_seconds: float = 0.0,
+    sampler_seconds: float | None = None,
 ) -> AsyncIterator[RunningSimulator]:
     """Start a simulator on a free port in this event loop; stop it on exit.
 
@@ -115,6 +116,7 @@ async def running_simulator(
         vram=vram,
         load_seconds=load_seconds,
         model_load_seconds=spec.load_seconds,
+        sampler_seconds=sampler_seconds,
     )
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=0.5)

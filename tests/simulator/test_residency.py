@@ -304,3 +304,13 @@ def test_cli_rejects_bad_residency_settings(
         parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+async def test_sampler_seconds_time_the_sampler_alone(session: aiohttp.ClientSession) -> None:
+    """--sampler-seconds: a sampler run takes that long while the other nodes take --delay (0),
+    so a benchmark can set sampling and loading times apart."""
+    async with running_simulator(models=ckpts(A), sampler_seconds=0.4) as sim:
+        timed = await run(sim, session, txt2img(A, seed=1))
+    assert 0.35 <= timed.total() < 1.5, timed.total()
+    assert parse_args(["--sampler-seconds", "1.5"]).sampler_seconds == 1.5
+    assert parse_args([]).sampler_seconds is None
