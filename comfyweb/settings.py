@@ -151,6 +151,9 @@ COMFYWEB_MAX_ACTIVE_PER_TAB = env_int("COMFYWEB_MAX_ACTIVE_PER_TAB", 8, minimum=
 COMFYWEB_MAX_ACTIVE_PER_SESSION = env_int("COMFYWEB_MAX_ACTIVE_PER_SESSION", 32, minimum=1)
 COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
 COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
+# Prefer servers where a job's models are warm (issue W); off: the least outstanding work
+# among capable servers (the benchmark's comparison).
+COMFYWEB_WARM_PLACEMENT = env_bool("COMFYWEB_WARM_PLACEMENT", True)
 # Longest video or sound accepted as an input, in seconds.
 COMFYWEB_MAX_UPLOAD_SECONDS = env_float("COMFYWEB_MAX_UPLOAD_SECONDS", 600.0)
 # Largest result file kept from a server (streamed to storage; a larger one fails its job).

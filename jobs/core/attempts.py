@@ -34,7 +34,7 @@ from jobs.core.models import (
 )
 from jobs.core.serializers import lock_dict
 from jobs.pool import placement
-from jobs.pool.balancer import ServerLoad, awaited, may_take_new_lock
+from jobs.pool.balancer import ServerLoad, awaited, may_take_new_lock, warm_placement
 from jobs.pool.dispatch import Waiting
 from jobs.pool.requirements import Needs, graph_nodes, needs_from_json
 
@@ -208,7 +208,8 @@ def _no_room(
         return WaitForRoom(None, reason=verdict.waiting.reason(), reserves=frozenset())
     if not any(load.online for load in loads.values()):
         return WaitForRoom(None, reachable=False)
-    best = awaited(list(loads.values()), needs, avoid) if needs.models else None
+    candidates = list(loads.values())
+    best = awaited(candidates, needs, avoid) if warm_placement(candidates, needs) else None
     if best is not None:  # it waits for the server where its models are warm: only that one
         return WaitForRoom(None, reserves=frozenset({best.id}))
     able = frozenset(s.id for s in loads.values() if may_take_new_lock(s, needs))

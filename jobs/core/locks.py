@@ -10,6 +10,7 @@ import functools
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, OuterRef, TextField
 from django.db.models.functions import Cast
@@ -87,7 +88,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
             outstanding.get(s.id, 0),
             _inventory(s.classes_text, s.models_text),
             servers.status_now(s, now),
-            _warmth(s.warmth_text),
+            _warmth(s.warmth_text) if settings.COMFYWEB_WARM_PLACEMENT else None,
         )
         for s in rows
     ]

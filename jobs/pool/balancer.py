@@ -90,13 +90,20 @@ def pick_server(
     ComfyWeb, where the fair order decides who goes next. Then the lowest score; then the
     name, for stability. `avoid`: servers whose next free slot an earlier job waits for.
     """
-    if needs.models:
+    if warm_placement(candidates, needs):
         best = awaited(candidates, needs, avoid)
         return best if best is not None and best.has_room and best.id not in avoid else None
     usable = [s for s in candidates if s.id not in avoid and s.has_room and may_take_new_lock(s, needs)]
     if not usable:
         return None
     return min(usable, key=lambda s: (s.score, s.name))
+
+
+def warm_placement(candidates: list[ServerLoad], needs: Needs) -> bool:
+    """Whether warmth decides: a job that needs model files, in a pool where some server's
+    warmth is known (else, and with COMFYWEB_WARM_PLACEMENT off, the plain score: the
+    least outstanding work among capable servers)."""
+    return bool(needs.models) and any(s.warmth is not None for s in candidates)
 
 
 def awaited(
