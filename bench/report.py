@@ -32,6 +32,10 @@ def figures(parts: dict[str, Any]) -> dict[str, Any]:
     redis_hop = parts.get("redis", {}).get("hop")
     if redis_hop:
         found["redis_lost"] = redis_hop["states"]["lost"]
+    pool = parts.get("pool")
+    if pool:
+        found["pool_speedup_vs_model_blind"] = pool["speedup_vs_model_blind"]
+        found["pool_ratio_to_lower_bound"] = pool["ratio_to_lower_bound"]
     return found
 
 
@@ -60,6 +64,9 @@ def render(results: dict[str, Any]) -> str:
             _latency_table("4a. Time to result with Redis (2 web processes + relay process)", parts["redis"])
         )
         out.append(_hop_table("4b. Relay hop with Redis", {"comfyweb+redis": parts["redis"]["hop"]}))
+
+    if "pool" in parts:
+        out.append(_pool_table(parts["pool"]))
 
     rows = [[t["label"], t["target"], t["value"], t["pass"]] for t in results["targets"].values()]
     out.append("\nTargets\n" + table(["target", "wanted", "measured", "result"], rows))
@@ -182,3 +189,22 @@ def _tabs_table(part: dict[str, Any]) -> str:
         "tabs reached",
     ]
     return "\n3. Connected tabs on one web process\n" + table(headers, rows)
+
+
+def _pool_table(pool: dict[str, Any]) -> str:
+    work = pool["workload"]
+    title = (
+        f"\n5. Warm models: {work['servers']} servers each holding 2 of {work['checkpoints']} checkpoints, "
+        f"VRAM for {work['vram_models']}, load {work['load_s']:g} s, sampling {work['sample_s']:g} s, "
+        f"{work['jobs']} jobs from {work['sessions']} sessions in {work['bursts']} bursts "
+        f"(seed {work['seed']})"
+    )
+    rows = [
+        [name, pool[key]["workload_s"], pool[key]["mean_result_s"], pool[key].get("p90_result_s")]
+        for name, key in (
+            ("ComfyWeb (warm models)", "warm"),
+            ("warmth-blind (P)", "blind"),
+            ("lower bound", "lower_bound"),
+        )
+    ]
+    return title + "\n" + table(["placement", "workload s", "mean to result s", "p90 s"], rows)

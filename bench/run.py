@@ -26,11 +26,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import fanout, hop, latency, report
+from bench import fanout, hop, latency, pool, report
 from bench.control import SimControl
 from bench.procs import REPO, Stack, comfyweb_env
 
-PARTS = ("latency", "hop", "tabs", "redis")
+PARTS = ("latency", "hop", "tabs", "redis", "pool")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -229,7 +229,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "parts": {},
         "errors": {},
     }
-    functions = {"latency": part_latency, "hop": part_hop, "tabs": part_tabs, "redis": part_redis}
+    functions = {
+        "latency": part_latency,
+        "hop": part_hop,
+        "tabs": part_tabs,
+        "redis": part_redis,
+        "pool": pool.part_pool,
+    }
     for part in args.parts:
         started = time.monotonic()
         print(f"[bench] {part} ...", file=sys.stderr, flush=True)

@@ -52,6 +52,8 @@ TARGETS = {
     "tabs_rss_mb": ("RSS with 1,000 tabs (MB)", "<=", 150.0),
     "tabs_fanout_ms": ("one event to all 1,000 tabs (ms)", "<=", 200.0),
     "redis_lost": ("state changes lost with Redis", "<=", 0),
+    "pool_speedup_vs_model_blind": ("pool workload, warmth-blind / ComfyWeb", ">=", 2.0),
+    "pool_ratio_to_lower_bound": ("pool workload, ComfyWeb / lower bound", "<=", 1.25),
 }
 
 

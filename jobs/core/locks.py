@@ -17,10 +17,10 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from jobs.core import servers
-from jobs.core.models import ACTIVE_STATUSES, Job, Server, ServerStatus, Tab
+from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
-from jobs.pool.requirements import NOTHING, Needs
+from jobs.pool.requirements import NOTHING, Needs, needs_from_json
 from jobs.pool.warmth import Warmth, warmth_from_json
 
 
@@ -75,6 +75,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
     outstanding: dict[int, int] = {}
+    ahead = _last_placed([s.id for s in rows]) if for_update and settings.COMFYWEB_WARM_PLACEMENT else {}
     if for_update:
         outstanding = dict(
             Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
@@ -88,7 +89,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
             outstanding.get(s.id, 0),
             _inventory(s.classes_text, s.models_text),
             servers.status_now(s, now),
-            _warmth(s.warmth_text) if settings.COMFYWEB_WARM_PLACEMENT else None,
+            _projected(_warmth(s.warmth_text), ahead.get(s.id)) if settings.COMFYWEB_WARM_PLACEMENT else None,
         )
         for s in rows
     ]
@@ -101,6 +102,27 @@ def _inventory(classes_text: str | None, models_text: str | None) -> Inventory |
     if not isinstance(classes, list) or not isinstance(files, dict):
         return None
     return inventory_from_json(classes, files)
+
+
+def _last_placed(server_ids: list[int]) -> dict[int, Any]:
+    """The needs of the job last bound to each server and not finished: the models it will
+    hold when the next job starts there."""
+    attempts = (
+        Attempt.objects.filter(server_id__in=server_ids, job__status__in=ACTIVE_STATUSES)
+        .order_by("-created_at")
+        .values_list("server_id", "job__needs")[:200]
+    )
+    last: dict[int, Any] = {}
+    for server_id, needs in attempts:
+        last.setdefault(server_id, needs)
+    return last
+
+
+def _projected(warmth: Warmth | None, needs: Any) -> Warmth | None:
+    files = needs_from_json(needs).files() if isinstance(needs, dict) else []
+    if not files:
+        return warmth
+    return (warmth or Warmth()).after(files)
 
 
 @functools.lru_cache(maxsize=256)

@@ -49,6 +49,12 @@ class Warmth:
         known = list(self.load_seconds.values())
         return sum(known) / len(known) if known else DEFAULT_LOAD_SECONDS
 
+    def after(self, files: Iterable[str]) -> Warmth:
+        """As it will be once the work already placed there ran, the last job using `files`:
+        a new job starts after them, with their models loaded, not today's."""
+        used = list(dict.fromkeys(files))
+        return replace(self, recent=tuple(used + [f for f in self.recent if f not in used])[:MAX_KEPT])
+
     def to_json(self) -> dict[str, Any]:
         return {
             "recent": list(self.recent),
