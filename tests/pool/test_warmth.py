@@ -88,3 +88,12 @@ def test_a_reserved_slot_counts_as_one_more_job_ahead():
 def test_jobs_without_models_keep_the_plain_score():
     plain = Needs(frozenset({"CheckpointLoaderSimple"}))
     assert pick_server([server("a", 1), server("b", 0)], plain).name == "b"
+
+
+def test_warmth_is_projected_past_the_work_already_placed():
+    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
+    later = warm_a.after([B])  # a job for B is queued there: a new job starts with B loaded
+    assert later.warm() == (B,) and later.load_seconds == warm_a.load_seconds
+    busy_with_b = server("s1", outstanding=1, warmth=later)
+    cold = server("s2", outstanding=1, warmth=warm_a.after([B]))
+    assert busy_with_b.expected_start(needs(A)) == cold.expected_start(needs(A))
