@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
-
 
 class Broken(ValueError):
     """The file cannot be decoded to its end."""
@@ -17,6 +15,8 @@ def decode_whole(path: Path, media: str) -> int:
 
     Raises Broken when decoding fails or ends well before the frames the container
     declares (a file cut short keeps its header but loses its end)."""
+    import av  # loaded on first use (jobs.media.detect._stream says why)
+
     try:
         with av.open(str(path)) as container:
             streams = container.streams.video if media == "video" else container.streams.audio

@@ -11,7 +11,6 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import puremagic
 from PIL import Image, UnidentifiedImageError
 
@@ -112,6 +111,8 @@ def _animation_seconds(image: Image.Image) -> float | None:
 def _stream(path: Path, mime: str, extension: str) -> MediaInfo:
     """Video or audio, from its container: a video stream makes it a video (an MP4 of sound
     alone is audio). What PyAV cannot open is a download."""
+    import av  # here, not at the top: FFmpeg's libraries cost a process ~27 MB once loaded
+
     try:
         with av.open(str(path)) as container:
             duration = float(container.duration / av.time_base) if container.duration else None

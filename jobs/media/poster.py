@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 from PIL import Image, UnidentifiedImageError
 
 from jobs.media.detect import MediaInfo
@@ -21,6 +20,8 @@ def first_frame(path: Path, info: MediaInfo) -> Image.Image | None:
             return None
     if info.media != "video":
         return None
+    import av  # loaded on first use (jobs.media.detect._stream says why)
+
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
