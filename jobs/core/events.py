@@ -12,7 +12,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from jobs.core import delivery
+from jobs.core import delivery, progress
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,12 @@ def job_progress(
     title: str | None = None,
     activity: str | None = None,
 ) -> Event:
-    """`activity` "loading" while the server loads a model (the card says so)."""
-    message = {
-        "type": "job.progress",
-        "job": str(job_id),
-        "value": value,
-        "max": maximum,
-        "node": node,
-        "title": title,
-    }
-    if activity:
-        message["activity"] = activity
-    return tab_group(tab_id), message
+    return job_progress_of(tab_id, job_id, progress.snapshot(value, maximum, node, title, activity))
+
+
+def job_progress_of(tab_id: Any, job_id: Any, reading: dict[str, Any]) -> Event:
+    """A `job.progress` carrying one reading (jobs.core.progress.snapshot)."""
+    return tab_group(tab_id), {"type": "job.progress", "job": str(job_id), **reading}
 
 
 def job_queue(tab_id: Any, job_id: Any, position: int | None, waiting: dict[str, Any] | None = None) -> Event:

@@ -19,18 +19,19 @@ NO_SERVER = {
 }
 
 
-def record(
-    job_id: Any,
-    value: float,
-    maximum: float,
-    node: str | None,
-    title: str | None = None,
-    activity: str | None = None,
-) -> None:
-    latest = {"value": value, "max": maximum, "node": node, "title": title}
+def snapshot(
+    value: float, maximum: float, node: str | None, title: str | None = None, activity: str | None = None
+) -> dict[str, Any]:
+    """One progress reading, as the JOB and `job.progress` carry it; `activity` "loading"
+    while the server loads a model."""
+    found: dict[str, Any] = {"value": value, "max": maximum, "node": node, "title": title}
     if activity:
-        latest["activity"] = activity
-    _latest[str(job_id)] = latest
+        found["activity"] = activity
+    return found
+
+
+def record(job_id: Any, reading: dict[str, Any]) -> None:
+    _latest[str(job_id)] = reading
 
 
 def latest(job_id: Any) -> dict[str, Any] | None:

@@ -479,11 +479,9 @@ class ServerWatcher:
         burst of frames for one job costs one message to its tab, carrying the latest."""
         value, maximum, node = tracked.progress()
         title = tracked.title(node)
-        activity = "loading" if tracked.loading else None
-        progress.record(tracked.job_id, value, maximum, node, title, activity)
-        self._dirty[pid] = events.job_progress(
-            tracked.tab_id, tracked.job_id, value, maximum, node, title, activity
-        )
+        reading = progress.snapshot(value, maximum, node, title, "loading" if tracked.loading else None)
+        progress.record(tracked.job_id, reading)
+        self._dirty[pid] = events.job_progress_of(tracked.tab_id, tracked.job_id, reading)
         if not self._flush_due:
             self._flush_due = True
             asyncio.get_running_loop().call_soon(self._flush_progress)
