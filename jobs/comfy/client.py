@@ -34,6 +34,8 @@ from .types import HistoryEntry, QueuedPrompt, QueueState, UploadedImage
 
 __all__ = ["ComfyClient"]
 
+USAGE_SOURCE = "comfyweb"
+
 T = TypeVar("T")
 
 
@@ -60,6 +62,9 @@ class ComfyClient:
             timeout=timeout,
             transport=transport,
             follow_redirects=False,
+            # Current releases record who submits (extra_data.comfy_usage_source); 0.3.64
+            # ignores it (docs/comfyui-versions.md §8).
+            headers={"Comfy-Usage-Source": USAGE_SOURCE},
         )
 
     @property
@@ -244,6 +249,25 @@ class ComfyClient:
         """
         body = {"prompt_id": prompt_id} if prompt_id is not None else {}
         self._raise_for_status(await self._send("POST", "/interrupt", json=body))
+
+    async def has_jobs_api(self) -> bool:
+        """Whether the server has the Jobs API (`GET /api/jobs`, `POST /api/jobs/{id}/cancel`;
+        docs/comfyui-versions.md §2, §3): no feature flag says so, the route answering does.
+        0.3.64 answers 404 (it has no such route)."""
+        response = await self._send("GET", "/api/jobs", params={"limit": 1})
+        if response.status_code != 200:
+            return False
+        body = _loads_or_none(response.text)
+        return isinstance(body, dict) and isinstance(body.get("jobs"), list)
+
+    async def cancel_job(self, prompt_id: str) -> bool:
+        """Cancel one prompt by its id, race-free: the server dequeues it if pending and
+        interrupts it only while that very prompt runs (checked under its queue lock). True
+        when something was cancelled; False for a finished or unknown id. Jobs API only."""
+        response = await self._send("POST", f"/api/jobs/{quote(prompt_id, safe='')}/cancel")
+        self._raise_for_status(response)
+        body = _loads_or_none(response.text)
+        return isinstance(body, dict) and body.get("cancelled") is True
 
     async def delete_from_queue(self, prompt_ids: list[str]) -> None:
         """Remove pending jobs (never the running one). Always 200, even for

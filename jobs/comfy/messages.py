@@ -104,6 +104,9 @@ class NodeProgress:
     max: int | float
     state: str
     display_node_id: str | None = None
+    # Newer releases may mark a node that is moving weights to VRAM (docs/comfyui-versions.md
+    # §5: in ComfyUI's source, not confirmed in a release); None on 0.3.64.
+    activity: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ def _progress_state(data: dict[str, Any]) -> ProgressState:
             max=_num(node["max"]),
             state=str(node["state"]),
             display_node_id=_opt_str(node.get("display_node_id")),
+            activity=_opt_str(node.get("activity")),
         )
         for node_id, node in data["nodes"].items()
     }

@@ -66,6 +66,9 @@ class Server(models.Model):
     # Its warm models and the times learned there (jobs.pool.warmth.Warmth.to_json), written
     # by the relay after each prompt with model files: survives a restart of the relay.
     warmth = models.JSONField(null=True, blank=True)
+    # What the server's ComfyUI offers beyond 0.3.64, probed on every connect ("jobs_api": the
+    # Jobs API and cancel by id; docs/comfyui-versions.md). Shown to operators.
+    capabilities = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

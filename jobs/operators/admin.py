@@ -104,6 +104,7 @@ class ServerAdmin(admin.ModelAdmin):
         "last_error",
         "queue_remaining",
         "version",
+        "protocol",
         "devices",
         "node_class_count",
         "client_id",
@@ -128,6 +129,15 @@ class ServerAdmin(admin.ModelAdmin):
     )
     readonly_fields = (*health_fields, *model_fields)
     actions = ["enable", "disable", "drain", "undrain", "refresh", "test_connection"]
+
+    @admin.display(description="protocol")
+    def protocol(self, server: Server) -> str:
+        """How ComfyWeb talks to it, from what it offered on connect (docs/comfyui-versions.md)."""
+        if "jobs_api" in (server.capabilities or []):
+            return "Jobs API: cancels by prompt id (POST /api/jobs/{id}/cancel)"
+        if not server.version:
+            return "unknown until the relay connects"
+        return "0.3.64 protocol: cancels by queue delete and a guarded /interrupt"
 
     def get_queryset(self, request):
         return (

@@ -87,3 +87,8 @@ def record_info(
 def note_error(server_id: int, error: str) -> None:
     """Keep a failure's full text (URLs included) where staff see it, not in the job."""
     Server.objects.filter(id=server_id).update(last_error=error[:2000])
+
+
+def record_capabilities(server_id: int, capabilities: list[str]) -> None:
+    """What the server offers beyond 0.3.64 (probed on connect), written when it changed."""
+    Server.objects.filter(id=server_id).exclude(capabilities=capabilities).update(capabilities=capabilities)

@@ -66,3 +66,13 @@ def still_listed(inventory: Inventory | None, missing: list[Missing]) -> bool:
     if inventory is None:
         return False
     return any(inventory.has_model(key, file) if key else file in inventory.files() for key, file in missing)
+
+
+def missing_node(error: Mapping[str, Any]) -> str | None:
+    """The node class a current server's 400 `missing_node_type` names (0.3.64 sends
+    `invalid_prompt` for it, which stays the job's own error: docs/comfyui-versions.md §4)."""
+    if error.get("type") != "missing_node_type":
+        return None
+    extra = error.get("extra_info")
+    class_type = extra.get("class_type") if isinstance(extra, Mapping) else None
+    return class_type if isinstance(class_type, str) and class_type else None

@@ -36,6 +36,7 @@ class Tracked:
     started_at: float | None = None  # its first frame of execution: run time, for warmth
     files: tuple[str, ...] = ()  # the model files it needs
     loaders: frozenset[str] = frozenset()  # its loader nodes: running one is loading a model
+    activity: str | None = None  # the running node's `activity` in progress_state (newer servers)
 
     @property
     def prompt_id(self) -> str:
@@ -45,6 +46,8 @@ class Tracked:
     def loading(self) -> bool:
         """A loader node runs: the server is loading a model (a warm one is cached or takes
         milliseconds, so this shows only while a load takes time)."""
+        if self.activity == "loading":
+            return True
         return self.current in self.loaders and self.current not in self.finished
 
     @property
@@ -91,6 +94,7 @@ class Tracked:
                 return "start" if first else "progress"
             return None
         if isinstance(event, m.ProgressState):
+            self.activity = next((s.activity for s in event.nodes.values() if s.state == "running"), None)
             for node_id, state in event.nodes.items():
                 if state.state == "finished":
                     self.finished.add(node_id)

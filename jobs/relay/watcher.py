@@ -82,6 +82,8 @@ class ServerWatcher:
         # What it offers, as last read (jobs.pool.inventory), and when (monotonic).
         self.inventory: Inventory | None = None
         self.inventory_read_at = 0.0
+        # Probed on connect (refresh_info): how this server lets a prompt be cancelled.
+        self.capabilities: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None
         self._completing: set[str] = set()
         self._submitting: set[str] = set()
@@ -178,11 +180,14 @@ class ServerWatcher:
         try:
             system = await self.client.system_stats() if stats else None
             inventory = parse_object_info(await self.client.object_info())
+            if stats:  # on connect: a server upgraded in place is seen then
+                self.capabilities = frozenset({"jobs_api"} if await self.client.has_jobs_api() else ())
         except ComfyError as error:
             log.warning("could not read info of %s: %s", self.name, error)
             return False
         if system is not None:
             self.version = str(system.get("system", {}).get("comfyui_version", ""))
+            await db(health.record_capabilities)(self.server_id, sorted(self.capabilities))
         self.inventory = inventory
         self.inventory_read_at = time.monotonic()
         if await db(health.record_info)(self.server_id, self.version, system, inventory):
@@ -275,6 +280,9 @@ class ServerWatcher:
             queued = await self.client.queue_prompt(prompt, prompt_id=pid, client_id=self.client_id)
         except PromptRejected as error:
             self.tracked.pop(pid, None)
+            lacking = misplaced.missing_node(error.error)
+            if lacking is not None and await self._lacks_node(ticket, lacking):
+                return
             missing = misplaced.in_rejection(error.node_errors, self.inventory)
             if missing and await self._placed_again(ticket.job_id, ticket.attempt, missing):
                 return
@@ -374,6 +382,20 @@ class ServerWatcher:
         self.on_free()
         return True
 
+    async def _lacks_node(self, ticket: attempts.Ticket, class_type: str) -> bool:
+        """A current server's `missing_node_type`: its node list was stale. Re-read it and
+        place the job elsewhere at no attempt cost, unless it still lists the class."""
+        if (
+            await self.refresh_info(stats=False)
+            and self.inventory
+            and class_type in self.inventory.node_classes
+        ):
+            return False
+        await db(health.note_error)(self.server_id, f"Lacks the node {class_type}; job moved.")
+        await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt, ran=True))
+        self.on_free()
+        return True
+
     async def _dispatch_failed(self, ticket: attempts.Ticket, pid: str, error: Exception) -> None:
         """An answer that makes no sense for this job (a 4xx, a malformed answer): it fails."""
         self.tracked.pop(pid, None)
@@ -410,7 +432,15 @@ class ServerWatcher:
         await events.publish(await db(attempts.finish)(job_id, attempt, JobStatus.CANCELLED, error=cancelled))
 
     async def _stop_prompt(self, pid: str) -> bool:
-        """Take a prompt off this server; True when it was running and got interrupted."""
+        """Take a prompt off this server; True when it was running and got interrupted.
+
+        A server with the Jobs API cancels by id, race-free (docs/comfyui-versions.md §3);
+        an older one gets a queue delete and an interrupt guarded as well as it allows.
+        """
+        if "jobs_api" in self.capabilities:
+            if not await self.client.cancel_job(pid):
+                return False  # neither queued nor running: finished, or never there
+            return pid in (await self.client.get_queue()).running  # interrupted: frames follow
         await self.client.delete_from_queue([pid])
         queue = await self.client.get_queue()
         if pid not in queue.running:
