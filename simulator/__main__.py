@@ -1,5 +1,5 @@
 """python -m simulator --port 8188 [--host H] [--data-dir D] [--delay S] [--name N] [--models M]
-                      [--vram N] [--load-seconds S]
+                      [--vram N] [--load-seconds S] [--profile 0.3.64|current]
 
 --models takes comma-separated folder/file entries (checkpoints/sd15.safetensors,loras/ink.safetensors)
 or a JSON file holding {"folder": [files]} or ["folder/file", ...]; it may be given more than once.
@@ -8,6 +8,8 @@ In the JSON forms a file may also be {"name": ..., "load_seconds": S}: its own l
 --vram N: how many model files can be loaded at once (least recently used out; default no limit);
 --load-seconds S: what loading a model file that is not loaded costs (default 0: loads are free).
 See simulator/residency.py.
+--profile: which ComfyUI it answers as: 0.3.64 (default, the recorded traces) or current (the
+newest release docs/comfyui-versions.md confirms); see simulator/profiles.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp import web
 from simulator.app import create_app
 from simulator.config import SimConfig
 from simulator.models import ModelSpec, ModelSpecError, normalize, parse_cli
+from simulator.profiles import PROFILES
 
 
 def _models(value: str) -> ModelSpec:
@@ -53,7 +56,9 @@ def _seconds(value: str) -> float:
 
 
 def parse_args(argv: list[str] | None = None) -> SimConfig:
-    parser = argparse.ArgumentParser(prog="python -m simulator", description="ComfyUI 0.3.64 simulator")
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator", description="ComfyUI simulator (0.3.64 or current)"
+    )
     parser.add_argument("--port", type=int, default=8188)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data-dir", type=Path, default=None, help="default: a fresh temporary directory")
@@ -84,6 +89,12 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         metavar="S",
         help="seconds a sampler run takes, the other nodes spending --delay (default: --delay)",
     )
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        default="0.3.64",
+        help="which ComfyUI it answers as (default 0.3.64; current: the newest confirmed release)",
+    )
     args = parser.parse_args(argv)
     specs: list[ModelSpec] = args.models
     models = normalize(
@@ -101,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> SimConfig:
         vram=args.vram,
         load_seconds=args.load_seconds,
         model_load_seconds=load_times,
+        profile=args.profile,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from simulator import faults, flood, model_controls, routes
+from simulator import faults, flood, jobs_api, model_controls, routes
 from simulator.config import SimConfig
 from simulator.state import SIM, Simulator
 
@@ -24,7 +24,10 @@ async def _stop_worker(app: web.Application) -> None:
 def create_app(config: SimConfig) -> web.Application:
     """The application; its worker starts with the app (AppRunner.setup / run_app)."""
     sim = Simulator(config)
-    app = web.Application(client_max_size=MAX_UPLOAD_SIZE, middlewares=[faults.fault_middleware(sim)])
+    app = web.Application(
+        client_max_size=MAX_UPLOAD_SIZE,
+        middlewares=[jobs_api.record_calls(sim), faults.fault_middleware(sim)],
+    )
     app[SIM] = sim
     table = routes.route_table(sim)
     # server.py registers every route twice: as is and under /api.
@@ -34,9 +37,12 @@ def create_app(config: SimConfig) -> web.Application:
             api.route(route.method, "/api" + route.path)(route.handler, **route.kwargs)
     app.add_routes(api)
     app.add_routes(table)
+    if sim.profile.jobs_api:
+        jobs_api.add_routes(app, sim)  # only under /api (and /api/api), not mirrored
     faults.add_routes(app, sim)
     flood.add_routes(app, sim)
     model_controls.add_routes(app, sim)
+    jobs_api.add_sim_routes(app, sim)
     app.on_startup.append(_start_worker)
     app.on_shutdown.append(_stop_worker)
     return app

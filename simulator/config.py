@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from simulator.profiles import Profile
+
 
 @dataclass
 class SimConfig:
@@ -28,3 +30,6 @@ class SimConfig:
     model_load_seconds: dict[str, float] = field(default_factory=dict)
     # What the "die" fault does. The CLI exits the process; in-process tests stop the server.
     on_die: Callable[[], None] | None = None
+    # Which ComfyUI it answers as: "0.3.64" (the recorded traces) or "current" (the newest
+    # confirmed release); a Profile for a variant (simulator.profiles).
+    profile: str | Profile = "0.3.64"

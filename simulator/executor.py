@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image
 
+from simulator.assets import Assets
 from simulator.errors import (
     InterruptProcessing,
     exception_type_name,
@@ -30,6 +31,7 @@ from simulator.graph import ExecutionList, is_link, signatures
 from simulator.image_batch import pixel_count
 from simulator.models import ModelSet
 from simulator.nodes import NODES, Node, NodeContext, NodeResult
+from simulator.profiles import PROFILE_0364, Profile
 from simulator.progress import ProgressRegistry, legacy_preview, metadata_preview
 from simulator.prompt_queue import PromptQueue
 from simulator.residency import Residency, files_in
@@ -66,6 +68,11 @@ class Executor:
         self.sampler_seconds: float | None = None  # --sampler-seconds: a sampler's own time
         self.models = models or ModelSet()
         self.residency = residency or Residency()
+        # The ComfyUI version it runs as, and (for a profile with assets) the asset ids.
+        self.profile: Profile = PROFILE_0364
+        self.assets = Assets(storage)
+        # The current profile's ui_node_outputs: the UI of the nodes run or replayed in this prompt.
+        self.ui_outputs: dict[str, dict[str, Any]] = {}
         # Output cache: signature -> outputs, and signature -> {"meta", "output"} (ui cache).
         self.outputs: dict[str, tuple[Any, ...]] = {}
         self.ui: dict[str, dict[str, Any]] = {}
@@ -131,7 +138,9 @@ class Executor:
         while True:
             item, task_id = await self.queue.get()
             self._job_generation = self.generation
-            _number, prompt_id, prompt, extra_data, outputs = item
+            _number, prompt_id, prompt, extra_data, outputs = item[:5]
+            if len(item) > 5 and item[5]:
+                extra_data = {**extra_data, **item[5]}  # the secrets, back for the nodes only
             self.last_prompt_id = prompt_id
             try:
                 success, status_messages, history = await self.execute(prompt, prompt_id, extra_data, outputs)
@@ -178,6 +187,7 @@ class Executor:
         self.interrupt_flag = False  # cleared when a prompt starts (execution.py)
         self.client_id = extra_data.get("client_id")
         self.status_messages: list[Any] = []
+        self.ui_outputs = {}
         await self._add_message("execution_start", {"prompt_id": prompt_id}, broadcast=False)
 
         self.progress = ProgressRegistry(prompt_id)
@@ -221,15 +231,24 @@ class Executor:
                 break
             execution_list.complete()
         else:
+            for node_id in prompt:
+                # Cached UI of intermediate-output nodes that did not run (04e2a914).
+                class_type = prompt[node_id]["class_type"]
+                if node_id in executed or not self.profile.has_intermediate_output(class_type):
+                    continue
+                if sigs[node_id] in self.outputs:
+                    await self._emit_cached(node_id, sigs[node_id], prompt_id)
             await self._add_message("execution_success", {"prompt_id": prompt_id}, broadcast=False)
 
         outputs: dict[str, Any] = {}
         meta: dict[str, Any] = {}
-        for node_id in prompt:
-            ui = self.ui.get(sigs[node_id])
-            if ui is not None:
-                outputs[node_id] = ui["output"]
-                meta[node_id] = ui["meta"]
+        if self.profile.this_prompt_outputs:
+            shown = self.ui_outputs  # ui_node_outputs: the nodes run or replayed in this prompt
+        else:  # 0.3.64: the UI cache of every prompt node
+            shown = {n: ui for n in prompt if (ui := self.ui.get(sigs[n])) is not None}
+        for node_id, ui in shown.items():
+            outputs[node_id] = ui["output"]
+            meta[node_id] = ui["meta"]
         self.last_node_id = None
         self.progress_value = None
         self._check_abandoned()
@@ -258,18 +277,7 @@ class Executor:
         sig = sigs[node_id]
         if sig in self.outputs:
             # A cached output node: executed with its earlier result, no executing frame.
-            if self.client_id is not None:
-                ui = self.ui.get(sig) or {}
-                await self._send(
-                    "executed",
-                    {
-                        "node": node_id,
-                        "display_node": node_id,
-                        "output": ui.get("output"),
-                        "prompt_id": prompt_id,
-                    },
-                    guarded=True,
-                )
+            await self._emit_cached(node_id, sig, prompt_id)
             self.progress.finish(node_id)
             await self._send_progress_state()
             return None, None
@@ -322,18 +330,16 @@ class Executor:
             }, ex
 
         if result.ui:
-            self.ui[sig] = {
-                "meta": {
-                    "node_id": node_id,
-                    "display_node": node_id,
-                    "parent_node": None,
-                    "real_node_id": node_id,
-                },
-                "output": result.ui,
-            }
+            meta = {"node_id": node_id, "display_node": node_id, "parent_node": None, "real_node_id": node_id}
+            ui = result.ui
+            if self.profile.assets:
+                ui = self.assets.with_metadata(ui)  # cached with metadata, without asset ids
+            self.ui[sig] = {"meta": meta, "output": ui}
+            sent = self.assets.with_ids(ui) if self.profile.assets else ui
+            self.ui_outputs[node_id] = {"meta": meta, "output": sent}
             await self._send(
                 "executed",
-                {"node": node_id, "display_node": node_id, "output": result.ui, "prompt_id": prompt_id},
+                {"node": node_id, "display_node": node_id, "output": sent, "prompt_id": prompt_id},
                 guarded=True,
             )
         self.outputs[sig] = result.outputs
@@ -341,6 +347,22 @@ class Executor:
         await self._send_progress_state()
         executed.append(node_id)
         return None, None
+
+    async def _emit_cached(self, node_id: str, sig: str, prompt_id: str) -> None:
+        """A cached node's UI: the executed frame to the submitter (output null when it has
+        none), and (current profile) into this prompt's outputs with fresh asset ids."""
+        ui = self.ui.get(sig)
+        output = ui.get("output") if ui else None
+        if self.profile.assets:
+            output = self.assets.with_ids(output)
+        if ui is not None:
+            self.ui_outputs[node_id] = {"meta": ui["meta"], "output": output}
+        if self.client_id is not None:
+            await self._send(
+                "executed",
+                {"node": node_id, "display_node": node_id, "output": output, "prompt_id": prompt_id},
+                guarded=True,
+            )
 
     async def _make_resident(self, files: list[str]) -> None:
         """Make ``files`` resident, spending the load time of each that is not: the one place

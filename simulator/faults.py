@@ -100,6 +100,7 @@ async def _post_reset(sim: Simulator) -> web.Response:
     sim.faults.slow_history = 0.0
     sim.hub.stalled = False
     sim.executor.delay = sim.config.delay
+    sim.calls.clear()
     await sim.lose_state()
     return web.json_response(_settings(sim))
 

@@ -7,27 +7,56 @@ when a job ends.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import sys
+import time
 import uuid
 
 from aiohttp import web
 from PIL import Image
 
-from simulator import COMFYUI_VERSION
 from simulator.files import PathEscape, content_type
+from simulator.jobs_api import validate_job_id
 from simulator.models import FOLDER_NAMES
 from simulator.nodes import NODES
 from simulator.object_info import node_info
+from simulator.profiles import object_info_entry
 from simulator.state import Simulator
 from simulator.validation import validate_prompt
 
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 
 
+INVALID_PROMPT_ID = {
+    "type": "invalid_prompt_id",
+    "message": "prompt_id must be a valid UUID",
+    "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
+    "omit it to let the server generate one",
+    "extra_info": {},
+}
+
+
 def route_table(sim: Simulator) -> web.RouteTableDef:
     routes = web.RouteTableDef()
+    profile = sim.profile
+
+    def info(name: str) -> dict[str, object]:
+        entry = node_info(name, sim.storage.input_images(), sim.models, sim.storage)
+        return object_info_entry(profile, name, entry)
+
+    async def seed_scan() -> None:
+        # app/assets/seeder.py: the frames go to every socket (sid None), after the answer.
+        await asyncio.sleep(0)
+        root = sim.storage.root
+        roots = {
+            "models": str(root / "models"),
+            "input": sim.storage.dirs["input"],
+            "output": sim.storage.dirs["output"],
+        }
+        for event, data in sim.assets.seed_frames(roots):
+            await sim.hub.send_json(event, data)
 
     @routes.get("/ws")
     async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -39,7 +68,7 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
 
     @routes.get("/features")
     async def features(request: web.Request) -> web.Response:
-        return web.json_response({"supports_preview_metadata": True, "max_upload_size": 104857600})
+        return web.json_response(dict(profile.features))
 
     @routes.post("/upload/image")
     async def upload_image(request: web.Request) -> web.Response:
@@ -62,7 +91,11 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
             )
         except PathEscape:
             return web.Response(status=400)
-        return web.json_response({"name": name, "subfolder": subfolder, "type": dir_type})
+        answer: dict[str, object] = {"name": name, "subfolder": subfolder, "type": dir_type}
+        if profile.assets:
+            path = os.path.join(upload_dir, os.path.normpath(subfolder), name)
+            answer["asset"] = sim.assets.register_upload(path, name, dir_type, subfolder)
+        return web.json_response(answer)
 
     @routes.get("/view")
     async def view(request: web.Request) -> web.StreamResponse:
@@ -100,19 +133,27 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
     async def system_stats(request: web.Request) -> web.Response:
         total, free = _memory()
         data_dir = str(sim.storage.root)
+        system: dict[str, object] = {
+            "os": profile.system_os,
+            "ram_total": total,
+            "ram_free": free,
+            "comfyui_version": profile.comfyui_version,
+            "required_frontend_version": "1.27.10",
+            "installed_templates_version": "0.1.95",
+            "required_templates_version": "0.1.95",
+        }
+        if profile.system_stats_new_keys:
+            system["comfy_package_versions"] = [
+                {"name": "comfyui-frontend-package", "installed": "1.27.10", "required": "1.27.10"},
+                {"name": "comfyui-workflow-templates", "installed": "0.1.95", "required": "0.1.95"},
+            ]
+        system.update(python_version=sys.version, pytorch_version="2.13.0+cpu", embedded_python=False)
+        if profile.system_stats_new_keys:
+            system["deploy_environment"] = "local-git"
         return web.json_response(
             {
                 "system": {
-                    "os": os.name,
-                    "ram_total": total,
-                    "ram_free": free,
-                    "comfyui_version": COMFYUI_VERSION,
-                    "required_frontend_version": "1.27.10",
-                    "installed_templates_version": "0.1.95",
-                    "required_templates_version": "0.1.95",
-                    "python_version": sys.version,
-                    "pytorch_version": "2.13.0+cpu",
-                    "embedded_python": False,
+                    **system,
                     "argv": [
                         "main.py",
                         "--listen",
@@ -152,16 +193,16 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
 
     @routes.get("/object_info")
     async def object_info(request: web.Request) -> web.Response:
-        files = sim.storage.input_images()
-        return web.json_response({name: node_info(name, files, sim.models, sim.storage) for name in NODES})
+        if profile.assets:
+            asyncio.get_running_loop().create_task(seed_scan())  # asset_manager.ensure_scan_started
+        return web.json_response({name: info(name) for name in NODES})
 
     @routes.get("/object_info/{node_class}")
     async def object_info_node(request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
         if name not in NODES:
             return web.json_response({})
-        info = node_info(name, sim.storage.input_images(), sim.models, sim.storage)
-        return web.json_response({name: info})
+        return web.json_response({name: info(name)})
 
     @routes.get("/models")
     async def list_model_types(request: web.Request) -> web.Response:
@@ -209,18 +250,34 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
             }
             return web.json_response({"error": no_prompt, "node_errors": {}}, status=400)
         prompt = json_data["prompt"]
-        prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
+        if not profile.strict_prompt_id:
+            prompt_id = str(json_data.get("prompt_id", uuid.uuid4()))
+        elif json_data.get("prompt_id") is None:
+            prompt_id = str(uuid.uuid4())  # absent or null: the server mints one
+        else:
+            try:
+                prompt_id = validate_job_id(json_data["prompt_id"])
+            except ValueError:
+                return web.json_response({"error": INVALID_PROMPT_ID, "node_errors": {}}, status=400)
         valid, error, outputs, node_errors = validate_prompt(
-            prompt, json_data.get("partial_execution_targets"), sim.storage, sim.models
+            prompt, json_data.get("partial_execution_targets"), sim.storage, sim.models, profile
         )
         extra_data = json_data.get("extra_data", {})
         if "client_id" in json_data:
             extra_data["client_id"] = json_data["client_id"]
+        if profile.usage_source_header and "comfy_usage_source" not in extra_data:
+            usage_source = request.headers.get("Comfy-Usage-Source")
+            if usage_source:
+                extra_data["comfy_usage_source"] = usage_source
         if not valid:
             return web.json_response({"error": error, "node_errors": node_errors}, status=400)
-        for key in SENSITIVE_EXTRA_DATA_KEYS:
-            extra_data.pop(key, None)
-        await sim.queue.put((number, prompt_id, prompt, extra_data, outputs))
+        sensitive = {key: extra_data.pop(key) for key in SENSITIVE_EXTRA_DATA_KEYS if key in extra_data}
+        if profile.create_time:
+            extra_data["create_time"] = int(time.time() * 1000)  # ms, set at acceptance
+            # The 6th element keeps the secrets out of /queue, /api/jobs and /history.
+            await sim.queue.put((number, prompt_id, prompt, extra_data, outputs, sensitive))
+        else:
+            await sim.queue.put((number, prompt_id, prompt, extra_data, outputs))
         return web.json_response({"prompt_id": prompt_id, "number": number, "node_errors": node_errors})
 
     @routes.post("/queue")

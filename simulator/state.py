@@ -13,10 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
+from simulator.assets import Assets
 from simulator.config import SimConfig
 from simulator.executor import Executor
 from simulator.files import Storage
 from simulator.models import ModelSet
+from simulator.profiles import get_profile
 from simulator.prompt_queue import PromptQueue
 from simulator.residency import Residency
 from simulator.ws import SocketHub
@@ -44,18 +46,24 @@ class Simulator:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
+        self.profile = get_profile(config.profile)
         root = config.data_dir or Path(tempfile.mkdtemp(prefix="comfysim-"))
         self.storage = Storage(Path(root))
-        self.hub = SocketHub(self.queue_info, self.reconnect_node)
+        self.assets = Assets(self.storage)
+        self.hub = SocketHub(self.queue_info, self.reconnect_node, self.profile.features)
         self.queue = PromptQueue(self.hub.broadcast_status)
         self.models = ModelSet(config.models)
         self.residency = Residency(config.vram, config.load_seconds, config.model_load_seconds)
         self.executor = Executor(
             self.queue, self.hub, self.storage, config.delay, self.models, self.residency
         )
+        self.executor.profile = self.profile
+        self.executor.assets = self.assets
         self.executor.sampler_seconds = config.sampler_seconds
         self.faults = Faults()
         self.number = 0
+        # Requests to routes only the current profile has (simulator.jobs_api, GET /_sim/calls).
+        self.calls: list[dict[str, Any]] = []
 
     def queue_info(self) -> dict[str, Any]:
         return {"exec_info": {"queue_remaining": self.queue.remaining()}}

@@ -7,6 +7,9 @@
         await sim.set_models(add=["loras/ink.safetensors"])
         await sim.set_models(evict_all=True)   # the simulated VRAM empties
 
+    async with running_simulator(profile="current") as sim:   # as the newest ComfyUI
+        (await sim.calls())["counts"]   # {"POST /api/jobs/{job_id}/cancel": 1, ...}
+
     async with running_simulator(models={"checkpoints": [{"name": "a.safetensors", "load_seconds": 2}]},
                                  vram=1, load_seconds=0.5) as sim: ...
 
@@ -28,6 +31,7 @@ from aiohttp import web
 from simulator.app import create_app
 from simulator.config import SimConfig
 from simulator.models import parse_spec
+from simulator.profiles import Profile
 from simulator.state import SIM, Simulator
 
 
@@ -79,6 +83,14 @@ class RunningSimulator:
             models: dict[str, Any] = await r.json()
             return models
 
+    async def calls(self) -> dict[str, Any]:
+        """GET /_sim/calls: the requests made to routes only the current profile has (the Jobs
+        API), as {"profile", "calls": [{"method", "path", "route", "status"}], "counts"}."""
+        async with aiohttp.ClientSession() as session, session.get(f"{self.url}/_sim/calls") as r:
+            r.raise_for_status()
+            calls: dict[str, Any] = await r.json()
+            return calls
+
     async def reset(self) -> None:
         async with aiohttp.ClientSession() as session, session.post(f"{self.url}/_sim/reset") as r:
             r.raise_for_status()
@@ -99,12 +111,14 @@ async def running_simulator(
     vram: int | None = None,
     load_seconds: float = 0.0,
     sampler_seconds: float | None = None,
+    profile: str | Profile = "0.3.64",
 ) -> AsyncIterator[RunningSimulator]:
     """Start a simulator on a free port in this event loop; stop it on exit.
 
     ``models``: the model files it holds, {"folder": [files]} or ["folder/file", ...], where a
     file may be {"name": ..., "load_seconds": s}; ``vram`` and ``load_seconds`` as --vram and
-    --load-seconds (simulator.residency; the defaults make loads free)."""
+    --load-seconds (simulator.residency; the defaults make loads free); ``profile`` as --profile
+    ("0.3.64" or "current"), or a Profile (simulator.profiles)."""
     spec = parse_spec(models or {})
     config = SimConfig(
         host=host,
@@ -117,6 +131,7 @@ async def running_simulator(
         load_seconds=load_seconds,
         model_load_seconds=spec.load_seconds,
         sampler_seconds=sampler_seconds,
+        profile=profile,
     )
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=0.5)

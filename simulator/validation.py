@@ -15,6 +15,7 @@ from simulator.files import Storage
 from simulator.models import ModelSet
 from simulator.nodes import NODES
 from simulator.object_info import input_types
+from simulator.profiles import PROFILE_0364, Profile
 
 Error = dict[str, Any]
 Validated = dict[str, tuple[bool, list[Error], str]]
@@ -71,8 +72,30 @@ def validate_inputs(
     validated: Validated,
     storage: Storage,
     models: ModelSet | None = None,
+    visiting: list[str] | None = None,
 ) -> tuple[bool, list[Error], str]:
+    """``visiting`` (the current profile's cycle check) is the path of node ids being
+    validated; None validates as 0.3.64 did, without cycle detection."""
     if unique_id in validated:
+        return validated[unique_id]
+    if visiting is not None and unique_id in visiting:
+        # execution.py validate_inputs (04e2a914): every node on the cycle gets the reason.
+        path = [*visiting[visiting.index(unique_id) :], unique_id]
+        cycle_nodes = list(dict.fromkeys(path))
+        details = " -> ".join(f"{node_id} ({prompt[node_id]['class_type']})" for node_id in path)
+        for node_id in cycle_nodes:
+            validated[node_id] = (
+                False,
+                [
+                    {
+                        "type": "dependency_cycle",
+                        "message": "Dependency cycle detected",
+                        "details": details,
+                        "extra_info": {"node_id": node_id, "cycle_nodes": cycle_nodes},
+                    }
+                ],
+                node_id,
+            )
         return validated[unique_id]
     inputs = prompt[unique_id]["inputs"]
     class_type = prompt[unique_id]["class_type"]
@@ -125,7 +148,14 @@ def validate_inputs(
                 )
                 continue
             try:
-                result = validate_inputs(prompt, o_id, validated, storage, models)
+                if visiting is None:
+                    result = validate_inputs(prompt, o_id, validated, storage, models)
+                else:
+                    visiting.append(unique_id)
+                    try:
+                        result = validate_inputs(prompt, o_id, validated, storage, models, visiting)
+                    finally:
+                        visiting.pop()
                 if result[0] is False:
                     valid = False
                     continue
@@ -204,6 +234,10 @@ def validate_inputs(
                     )
 
     ret = (False, errors, unique_id) if errors or valid is not True else (True, [], unique_id)
+    if visiting is not None and unique_id in validated:
+        # A cycle through this node already filed its reason here: join it (04e2a914).
+        earlier = validated[unique_id]
+        ret = (earlier[0] and ret[0], earlier[1] + [e for e in errors if e not in earlier[1]], unique_id)
     validated[unique_id] = ret
     return ret
 
@@ -249,20 +283,49 @@ def _invalid(message: str, node_id: str) -> tuple[bool, Error, list[str], dict[s
     return False, error, [], {}
 
 
+def _missing_node_type(prompt: dict[str, Any], node_id: str) -> tuple[bool, Error, list[str], dict[str, Any]]:
+    """execution.py validate_prompt (04e2a914): the top-level missing_node_type."""
+    node = prompt[node_id]
+    meta = node.get("_meta", {})
+    if "class_type" not in node:
+        title = meta.get("title")
+        message = (
+            f"Node '{title or f'ID #{node_id}'}' has no class_type. "
+            "The workflow may be corrupted or a custom node is missing."
+        )
+        class_type = None
+    else:
+        class_type = node["class_type"]
+        title = meta.get("title", class_type)
+        message = f"Node '{title}' not found. The custom node may not be installed."
+    error = {
+        "type": "missing_node_type",
+        "message": message,
+        "details": f"Node ID '#{node_id}'",
+        "extra_info": {"node_id": node_id, "class_type": class_type, "node_title": title},
+    }
+    return False, error, [], {}
+
+
 def validate_prompt(
     prompt: dict[str, Any],
     partial_targets: list[str] | None,
     storage: Storage,
     models: ModelSet | None = None,
+    profile: Profile = PROFILE_0364,
 ) -> tuple[bool, Error | None, list[str], dict[str, Any]]:
     """(valid, error, outputs to execute, node_errors), as execution.validate_prompt."""
     outputs: list[str] = []
     for x in prompt:
         if "class_type" not in prompt[x]:
+            if profile.missing_node_type:
+                return _missing_node_type(prompt, x)
             return _invalid("Cannot execute because a node is missing the class_type property.", x)
         class_type = prompt[x]["class_type"]
         node_class = NODES.get(class_type) if isinstance(class_type, str) else None
         if node_class is None:
+            if profile.missing_node_type:
+                return _missing_node_type(prompt, x)
             return _invalid(f"Cannot execute because node {class_type} does not exist.", x)
         if node_class.OUTPUT_NODE and (partial_targets is None or x in partial_targets):
             outputs.append(x)
@@ -282,7 +345,8 @@ def validate_prompt(
     # The original iterates a set (hash order); the simulator uses prompt order.
     for o in outputs:
         try:
-            valid, reasons, _ = validate_inputs(prompt, o, validated, storage, models)
+            visiting: list[str] | None = [] if profile.dependency_cycle else None
+            valid, reasons, _ = validate_inputs(prompt, o, validated, storage, models, visiting)
         except Exception as ex:
             original = ex.original if isinstance(ex, _LinkError) else ex
             extra_frames = ex.frames if isinstance(ex, _LinkError) else []

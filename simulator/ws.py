@@ -31,6 +31,7 @@ class SocketHub:
         self,
         queue_info: Callable[[], dict[str, Any]],
         reconnect_node: Callable[[str], str | None],
+        features: dict[str, Any] | None = None,
     ) -> None:
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.metadata: dict[str, dict[str, Any]] = {}
@@ -38,6 +39,8 @@ class SocketHub:
         self.stalled = False
         self._queue_info = queue_info
         self._reconnect_node = reconnect_node
+        # What the feature_flags answer holds: the profile's server features.
+        self.features = dict(SERVER_FEATURES if features is None else features)
 
     # --- delivery ---------------------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class SocketHub:
                     data = json.loads(msg.data)
                     if first_message and isinstance(data, dict) and data.get("type") == "feature_flags":
                         self.metadata[sid]["feature_flags"] = data.get("data", {})
-                        await self.send_json("feature_flags", dict(SERVER_FEATURES), sid)
+                        await self.send_json("feature_flags", dict(self.features), sid)
                     first_message = False
                 except (ValueError, KeyError, TypeError) as ex:
                     log.debug("ignored client frame: %s", ex)
