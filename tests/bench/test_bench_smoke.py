@@ -22,7 +22,7 @@ from tests.paths import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("bench")]
 
-PARTS = ("latency", "hop", "tabs", "redis")
+PARTS = ("latency", "hop", "tabs", "redis", "pool")
 FIGURES = (
     "added_p50_ms_at_64",
     "added_p99_ms_at_64",

@@ -316,7 +316,10 @@ def test_the_gallery_shows_each_media_and_filters_by_it(app, media_session):
     assert played["duration"] > 0
     page.keyboard.press("Escape")
     page.wait_for_function("() => !document.querySelector('[data-role=\"view-dialog\"]').open")
-    assert page.get_attribute('[data-role="view-dialog"] video', "src") is None
+    # The dialog's `close` event (which stops the player) comes a turn after `open` clears.
+    page.wait_for_function(
+        "() => !document.querySelector('[data-role=\"view-dialog\"] video').hasAttribute('src')"
+    )
 
     page.goto(f"{app.url}/gallery/?media=audio")
     assert page.eval_on_selector_all("[data-gallery-item]", GALLERY_MEDIA) == ["audio"]
