@@ -42,8 +42,8 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
     routes = web.RouteTableDef()
     profile = sim.profile
 
-    def info(name: str) -> dict[str, object]:
-        entry = node_info(name, sim.storage.input_images(), sim.models, sim.storage)
+    def info(name: str, input_images: list[str]) -> dict[str, object]:
+        entry = node_info(name, input_images, sim.models, sim.storage)
         return object_info_entry(profile, name, entry)
 
     async def seed_scan() -> None:
@@ -195,14 +195,15 @@ def route_table(sim: Simulator) -> web.RouteTableDef:
     async def object_info(request: web.Request) -> web.Response:
         if profile.assets:
             asyncio.get_running_loop().create_task(seed_scan())  # asset_manager.ensure_scan_started
-        return web.json_response({name: info(name) for name in NODES})
+        files = sim.storage.input_images()
+        return web.json_response({name: info(name, files) for name in NODES})
 
     @routes.get("/object_info/{node_class}")
     async def object_info_node(request: web.Request) -> web.Response:
         name = request.match_info["node_class"]
         if name not in NODES:
             return web.json_response({})
-        return web.json_response({name: info(name)})
+        return web.json_response({name: info(name, sim.storage.input_images())})
 
     @routes.get("/models")
     async def list_model_types(request: web.Request) -> web.Response:
