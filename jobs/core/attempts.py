@@ -159,7 +159,7 @@ def start_attempt(
             return _fail(job, "no_capable_server", verdict.refusal)
         locked: int | None = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
         current = loads.get(locked) if locked is not None else None
-        if locked is not None and not (_usable(current) and current is not None and current.fits(needs)):
+        if locked is not None and not (current is not None and _usable(current) and current.fits(needs)):
             # Nothing of the tab on its server: the lock moves now (SPEC §2 invariant 1 holds,
             # there is nothing to keep together). Else it waits for the server to come back
             # (or for failover after COMFYWEB_FAILOVER_AFTER), or for the tab's jobs there to end.
