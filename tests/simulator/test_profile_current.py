@@ -179,8 +179,10 @@ async def test_jobs_list_shapes_for_running_pending_and_finished(cur: Api) -> No
     image = await upload(cur)
     _, done = await cur.queue(invert_graph(image), extra_data={"extra_pnginfo": {"workflow": {"id": "wf-1"}}})
     await cur.history(done["prompt_id"])
+    await asyncio.sleep(0.002)  # create_time is in ms: keep the three apart
     _, running = await cur.queue(slow_graph(image, steps=100, seconds=0.02))
     await wait_running(cur, running["prompt_id"])
+    await asyncio.sleep(0.002)
     _, pending = await cur.queue(slow_graph(image, steps=1))
     status, body = await cur.call("GET", "/api/jobs")
     assert status == 200
