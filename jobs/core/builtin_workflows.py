@@ -239,6 +239,9 @@ DEMO_MODELS = {
 # Each demo simulator holds one model loaded at a time, and a load costs this long: the card
 # says "loading model…", and jobs for a model gather on the server where it is warm (issue W).
 DEMO_VRAM = 1
+# One simulator answers as ComfyUI 0.3.64, the other as the current release: a mixed pool,
+# as operators upgrading one server at a time have (issue V).
+DEMO_PROFILES = {"sim-1": "0.3.64", "sim-2": "current"}
 DEMO_LOAD_SECONDS = 2.0
 
 # Workflows that need model files: installed with the demos, they run where their model is.

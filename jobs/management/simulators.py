@@ -25,11 +25,13 @@ def start_simulator(
     models: list[str] | None = None,
     vram: int | None = None,
     load_seconds: float = 0.0,
+    profile: str = "0.3.64",
     timeout: float = 20.0,
 ) -> subprocess.Popen:
     """Run `python -m simulator` and wait until it listens; `models`: its model files, as
     "folder/file" (listed in its /object_info); `vram`: how many stay loaded at once, each
-    load costing `load_seconds` (none: loads are free)."""
+    load costing `load_seconds` (none: loads are free); `profile`: the ComfyUI release it
+    answers as (0.3.64, or current)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
@@ -48,6 +50,8 @@ def start_simulator(
             name,
             *(["--models", ",".join(models)] if models else []),
             *(["--vram", str(vram), "--load-seconds", str(load_seconds)] if vram else []),
+            "--profile",
+            profile,
         ],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

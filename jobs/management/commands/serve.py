@@ -82,7 +82,7 @@ class Command(BaseCommand):
 
     def _start_simulators(self, count: int, delay: float, register_named) -> list[str]:
         """Start `count` simulators as child processes; returns their names."""
-        from jobs.core.builtin_workflows import DEMO_LOAD_SECONDS, DEMO_MODELS, DEMO_VRAM
+        from jobs.core.builtin_workflows import DEMO_LOAD_SECONDS, DEMO_MODELS, DEMO_PROFILES, DEMO_VRAM
         from jobs.management.simulators import free_port, start_simulator
 
         processes = []
@@ -99,6 +99,7 @@ class Command(BaseCommand):
                     models=DEMO_MODELS.get(name),
                     vram=DEMO_VRAM,
                     load_seconds=DEMO_LOAD_SECONDS,
+                    profile=DEMO_PROFILES.get(name, "0.3.64"),
                 )
             )
             register_named(name, f"http://127.0.0.1:{port}")
