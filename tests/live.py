@@ -111,6 +111,14 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(5)
 
 
+PROFILES = ("0.3.64", "current")
+
+
+def profile_of(number: int) -> str:
+    """The ComfyUI release the simulator at this position answers as."""
+    return PROFILES[number % len(PROFILES)]
+
+
 @contextmanager
 def live_app(
     data_dir: Path,
@@ -124,7 +132,9 @@ def live_app(
 ) -> Iterator[LiveApp]:
     """Start `simulators` simulator processes and `manage.py serve` pointed at them.
 
-    `models`: each simulator's model files ("folder/file"), by position.
+    `models`: each simulator's model files ("folder/file"), by position. The simulators answer
+    as ComfyUI 0.3.64 and the current release in turn (`profile_of`): every pool of two or more
+    is a mixed one, as operators upgrading one server at a time run (issue V).
 
     `extra_servers` are more COMFYUI_SERVERS URLs (dead ones, say); `seed` is Python run with
     `manage.py shell -c` on the migrated database before ComfyWeb starts (an earlier run's rows).
@@ -141,6 +151,7 @@ def live_app(
                 delay=sim_delay,
                 name=f"sim-{number}",
                 models=models[number] if models and number < len(models) else None,
+                profile=profile_of(number),
             )
             sims.append((f"http://127.0.0.1:{port}", process))
         port = free_port()
@@ -219,7 +230,13 @@ def live_cluster(
     try:
         for number in range(simulators):
             port = free_port()
-            process = start_simulator(port, data_dir / f"sim-{number}", delay=sim_delay, name=f"sim-{number}")
+            process = start_simulator(
+                port,
+                data_dir / f"sim-{number}",
+                delay=sim_delay,
+                name=f"sim-{number}",
+                profile=profile_of(number),
+            )
             sims.append((f"http://127.0.0.1:{port}", process))
         environment = {
             **os.environ,

@@ -40,7 +40,7 @@ from PIL import Image
 
 from bench.clients import JobWaiters
 from jobs.management.simulators import start_simulator
-from tests.live import LiveApp, live_app
+from tests.live import LiveApp, live_app, profile_of
 
 FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("pending", "queued", "running")
@@ -481,7 +481,11 @@ class Chaos:
         url = self.sim_url(index)
         port = int(url.rsplit(":", 1)[1])
         process = start_simulator(
-            port, self.app.data_dir / f"sim-{index}", delay=self.sim_delay, name=f"sim-{index}"
+            port,
+            self.app.data_dir / f"sim-{index}",
+            delay=self.sim_delay,
+            name=f"sim-{index}",
+            profile=profile_of(index),
         )
         self.app.simulators[index] = (url, process)
 
