@@ -100,6 +100,11 @@ class RunningSimulator:
         await asyncio.wait_for(self._dead.wait(), timeout)
 
 
+# The profile of a simulator started without one: tests run a suite against each release by
+# setting it (tests/relay/conftest.py).
+DEFAULT_PROFILE = "0.3.64"
+
+
 @asynccontextmanager
 async def running_simulator(
     delay: float = 0.0,
@@ -111,7 +116,7 @@ async def running_simulator(
     vram: int | None = None,
     load_seconds: float = 0.0,
     sampler_seconds: float | None = None,
-    profile: str | Profile = "0.3.64",
+    profile: str | Profile | None = None,
 ) -> AsyncIterator[RunningSimulator]:
     """Start a simulator on a free port in this event loop; stop it on exit.
 
@@ -131,7 +136,7 @@ async def running_simulator(
         load_seconds=load_seconds,
         model_load_seconds=spec.load_seconds,
         sampler_seconds=sampler_seconds,
-        profile=profile,
+        profile=DEFAULT_PROFILE if profile is None else profile,
     )
     app = create_app(config)
     runner = web.AppRunner(app, shutdown_timeout=0.5)

@@ -69,7 +69,7 @@ async def test_previews_and_node_titles_reach_the_tab():
     assert any(v % 1 > 0 for v in steps), "the running node's steps count as a fraction of a node"
 
 
-async def test_server_details_are_recorded_on_connect():
+async def test_server_details_are_recorded_on_connect(comfyui_profile):
     async with running_simulator(delay=0.0) as sim:
         await db(make_server)("sim", url=sim.url, watched=False)
         stop, task = await run_relay()
@@ -77,5 +77,7 @@ async def test_server_details_are_recorded_on_connect():
         stop.set()
         await task
     server = await db(Server.objects.get)(name="sim")
-    assert server.version == "0.3.64" and "ImageInvert" in server.node_classes
+    version = {"0.3.64": "0.3.64", "current": "0.38.1"}[comfyui_profile]
+    assert server.version == version and "ImageInvert" in server.node_classes
+    assert server.capabilities == ([] if comfyui_profile == "0.3.64" else ["jobs_api"])
     assert server.system_stats["devices"], "devices and VRAM come from /system_stats"
