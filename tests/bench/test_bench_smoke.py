@@ -33,6 +33,8 @@ FIGURES = (
     "tabs_rss_mb",
     "tabs_fanout_ms",
     "redis_lost",
+    "pool_speedup_vs_model_blind",
+    "pool_ratio_to_lower_bound",
 )
 
 
@@ -64,6 +66,11 @@ def test_quick_bench_produces_table_and_json(tmp_path):
                 assert 0 < figures["p50_ms"] <= figures["p99_ms"] < 60_000
                 assert figures["throughput"] > 0
             assert level["throughput_ratio"] > 0
+
+    pool = results["parts"]["pool"]
+    for policy in ("warm", "blind"):
+        assert pool[policy]["jobs"] == pool["workload"]["jobs"] and pool[policy]["workload_s"] > 0
+    assert pool["lower_bound"]["workload_s"] <= min(pool["warm"]["workload_s"], pool["blind"]["workload_s"])
 
     hops = {**results["parts"]["hop"], "redis": results["parts"]["redis"]["hop"]}
     for name, hop in hops.items():
