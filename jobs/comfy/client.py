@@ -260,6 +260,22 @@ class ComfyClient:
         body = _loads_or_none(response.text)
         return isinstance(body, dict) and isinstance(body.get("jobs"), list)
 
+    async def job_status(self, prompt_id: str) -> str | None:
+        """`GET /api/jobs/{id}`'s status (pending, in_progress, completed, failed, cancelled),
+        read from queue and history in one answer; None when the server knows no such job.
+        Jobs API only (docs/comfyui-versions.md §2)."""
+        response = await self._send("GET", f"/api/jobs/{quote(prompt_id, safe='')}")
+        if response.status_code == 404:
+            return None
+        self._raise_for_status(response)
+        body = _loads_or_none(response.text)
+        status = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(status, str):
+            raise ProtocolError(
+                f"GET /api/jobs/{prompt_id}: no status in {response.text[:200]!r}", server_url=self._base_url
+            )
+        return status
+
     async def cancel_job(self, prompt_id: str) -> bool:
         """Cancel one prompt by its id, race-free: the server dequeues it if pending and
         interrupts it only while that very prompt runs (checked under its queue lock). True

@@ -38,6 +38,7 @@ class ServerWatcher(Protocol):
     name: str
     client: ComfyClient
     tracked: dict[str, Tracked]
+    capabilities: frozenset[str]
 
     def is_dispatching(self, pid: str) -> bool: ...
 
@@ -69,6 +70,19 @@ async def reconcile(watcher: ServerWatcher) -> None:
         await settle(watcher, tracked, queue)
 
 
+async def _still_there(watcher: ServerWatcher, pid: str) -> bool:
+    """Neither queued, running nor finished at the first look: whether the server has it
+    after all. The Jobs API answers from queue and history at once (current releases);
+    0.3.64 is asked its queue once more, since the prompt may have moved from pending to
+    finished between the two reads."""
+    if "jobs_api" in watcher.capabilities:
+        status = await watcher.client.job_status(pid)
+        if status in ("completed", "failed", "cancelled"):
+            watcher.complete_later(pid)
+        return status is not None
+    return pid in await watcher.client.get_queue() or await watcher.client.get_history(pid) is not None
+
+
 def _on_server(pid: str, queue: QueueState) -> bool:
     return pid in queue
 
@@ -92,9 +106,7 @@ async def settle(watcher: ServerWatcher, tracked: Tracked, queue: QueueState) ->
     if await watcher.client.get_history(pid) is not None:
         watcher.complete_later(pid)
         return
-    # Neither queued, running nor finished: the server lost it. Check the queue once more,
-    # since the prompt may have moved from pending to finished between the two reads.
-    if pid in await watcher.client.get_queue() or await watcher.client.get_history(pid) is not None:
+    if await _still_there(watcher, pid):
         return
     watcher.tracked.pop(pid, None)
     log.info("prompt %s vanished from %s; starting a new attempt", pid, watcher.name)

@@ -107,3 +107,14 @@ def test_a_loading_activity_in_progress_state_shows_as_loading():
     tracked = Tracked(uuid.UUID(PID), uuid.uuid4(), 1, 3)
     tracked.apply(event)
     assert tracked.loading
+
+
+async def test_a_jobs_status_comes_from_queue_and_history_in_one_answer():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"/api/jobs/{PID}":
+            return httpx.Response(200, json={"id": PID, "status": "in_progress", "outputs_count": 0})
+        return httpx.Response(404, json={"error": "Job not found"})
+
+    async with client(handler) as comfy:
+        assert await comfy.job_status(PID) == "in_progress"
+        assert await comfy.job_status("00000000-0000-4000-8000-000000000000") is None

@@ -48,3 +48,31 @@ async def test_cancel_uses_the_jobs_api_where_the_server_has_it(profile):
         assert cancels == {f"/api/jobs/{running.id}/cancel", f"/api/jobs/{queued.id}/cancel"}
     else:
         assert server.capabilities == [] and cancels == set(), "0.3.64: queue delete and /interrupt"
+
+
+@pytest.mark.parametrize("profile", ["0.3.64", "current"])
+async def test_a_lost_queue_is_told_by_the_jobs_api_where_the_server_has_it(profile):
+    async with running_simulator(delay=0.3, profile=profile) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session = await db(make_session)()
+        stop, task = await run_relay()
+        try:
+            await wait_for(lambda: Server.objects.get(name="sim").version != "")
+            jobs = [await submit(session, uuid.uuid4()) for _ in range(2)]
+            await wait_for(lambda: Job.objects.get(id=jobs[0].id).status == "running")
+            await sim.set_faults(lose_queue=True)  # a restart: queue, history and the running job gone
+            await wait_for(finished(*(j.id for j in jobs)), timeout=40)
+        finally:
+            stop.set()
+            await task
+        calls = await sim.calls()
+    done = [await db(Job.objects.get)(id=j.id) for j in jobs]
+    assert [j.status for j in done] == ["succeeded", "succeeded"]
+    assert done[0].attempt == 2, "the vanished prompt got a new attempt"
+    looked_up = {
+        c["path"] for c in calls["calls"] if c["method"] == "GET" and c["path"].startswith("/api/jobs/")
+    }
+    if profile == "current":
+        assert f"/api/jobs/{jobs[0].id}" in looked_up, "vanished: told by the Jobs API"
+    else:
+        assert looked_up == set()
