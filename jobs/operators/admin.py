@@ -133,11 +133,14 @@ class ServerAdmin(admin.ModelAdmin):
     @admin.display(description="protocol")
     def protocol(self, server: Server) -> str:
         """How ComfyWeb talks to it, from what it offered on connect (docs/comfyui-versions.md)."""
-        if "jobs_api" in (server.capabilities or []):
-            return "Jobs API: cancels by prompt id (POST /api/jobs/{id}/cancel)"
+        capabilities = server.capabilities or []
+        flags = sorted(c.removeprefix("feature:") for c in capabilities if c.startswith("feature:"))
+        shown = f"; features: {', '.join(flags)}" if flags else ""
+        if "jobs_api" in capabilities:
+            return "Jobs API: cancels by prompt id (POST /api/jobs/{id}/cancel)" + shown
         if not server.version:
             return "unknown until the relay connects"
-        return "0.3.64 protocol: cancels by queue delete and a guarded /interrupt"
+        return "0.3.64 protocol: cancels by queue delete and a guarded /interrupt" + shown
 
     def get_queryset(self, request):
         return (

@@ -181,7 +181,7 @@ class ServerWatcher:
             system = await self.client.system_stats() if stats else None
             inventory = parse_object_info(await self.client.object_info())
             if stats:  # on connect: a server upgraded in place is seen then
-                self.capabilities = frozenset({"jobs_api"} if await self.client.has_jobs_api() else ())
+                self.capabilities = await self._capabilities()
         except ComfyError as error:
             log.warning("could not read info of %s: %s", self.name, error)
             return False
@@ -193,6 +193,17 @@ class ServerWatcher:
         if await db(health.record_info)(self.server_id, self.version, system, inventory):
             self.on_free()  # jobs waiting for a model this server now lists may go
         return True
+
+    async def _capabilities(self) -> frozenset[str]:
+        """What the server offers beyond 0.3.64: the Jobs API (probed by its route: no flag
+        advertises it) and the flags `/features` sets, kept for operators."""
+        found = {"jobs_api"} if await self.client.has_jobs_api() else set()
+        try:
+            features = await self.client.features()
+        except ComfyHTTPError:
+            features = {}  # a server without /features: nothing to add
+        found.update(f"feature:{name}" for name, value in features.items() if value is True)
+        return frozenset(found)
 
     async def _probe(self, sock: ComfySocket) -> None:
         """Ask /queue now and then: a liveness probe beside the socket, a sweep of silent

@@ -79,5 +79,6 @@ async def test_server_details_are_recorded_on_connect(comfyui_profile):
     server = await db(Server.objects.get)(name="sim")
     version = {"0.3.64": "0.3.64", "current": "0.38.1"}[comfyui_profile]
     assert server.version == version and "ImageInvert" in server.node_classes
-    assert server.capabilities == ([] if comfyui_profile == "0.3.64" else ["jobs_api"])
+    assert ("jobs_api" in server.capabilities) == (comfyui_profile == "current")
+    assert "feature:supports_preview_metadata" in server.capabilities, "read from /features"
     assert server.system_stats["devices"], "devices and VRAM come from /system_stats"
