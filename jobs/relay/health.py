@@ -71,13 +71,19 @@ def set_server_health(
 
 
 def record_info(
-    server_id: int, version: str, system_stats: dict[str, Any] | None, inventory: Inventory
+    server_id: int,
+    version: str,
+    system_stats: dict[str, Any] | None,
+    inventory: Inventory,
+    capabilities: list[str] | None = None,
 ) -> bool:
     """What the server is and offers, read on every connect, every few minutes and on an
     operator's refresh; True when its inventory changed. Writes only what changed
-    (`system_stats` None: not read this time)."""
+    (`system_stats` and `capabilities` None: not read this time, on the periodic re-read)."""
     if system_stats is not None:
-        Server.objects.filter(id=server_id).update(version=version[:50], system_stats=system_stats)
+        Server.objects.filter(id=server_id).update(
+            version=version[:50], system_stats=system_stats, capabilities=capabilities or []
+        )
     changed = servers.record_inventory(server_id, inventory)
     if changed and DEMO_NODE in inventory.node_classes:
         install_demos(Workflow)
@@ -87,8 +93,3 @@ def record_info(
 def note_error(server_id: int, error: str) -> None:
     """Keep a failure's full text (URLs included) where staff see it, not in the job."""
     Server.objects.filter(id=server_id).update(last_error=error[:2000])
-
-
-def record_capabilities(server_id: int, capabilities: list[str]) -> None:
-    """What the server offers beyond 0.3.64 (probed on connect), written when it changed."""
-    Server.objects.filter(id=server_id).exclude(capabilities=capabilities).update(capabilities=capabilities)

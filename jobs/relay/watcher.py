@@ -187,10 +187,10 @@ class ServerWatcher:
             return False
         if system is not None:
             self.version = str(system.get("system", {}).get("comfyui_version", ""))
-            await db(health.record_capabilities)(self.server_id, sorted(self.capabilities))
         self.inventory = inventory
         self.inventory_read_at = time.monotonic()
-        if await db(health.record_info)(self.server_id, self.version, system, inventory):
+        capabilities = sorted(self.capabilities) if system is not None else None
+        if await db(health.record_info)(self.server_id, self.version, system, inventory, capabilities):
             self.on_free()  # jobs waiting for a model this server now lists may go
         return True
 
@@ -387,10 +387,9 @@ class ServerWatcher:
         if await self.refresh_info(stats=False) and misplaced.still_listed(self.inventory, missing):
             return False
         files = ", ".join(sorted({file for _, file in missing}))
-        log.info("%s lacks %s; placing job %s again", self.name, files, job_id)
-        await db(health.note_error)(self.server_id, f"Lacks {files}, which its model list showed; job moved.")
-        await events.publish(await db(attempts.unbind)(job_id, attempt, ran=True))
-        self.on_free()
+        await self._move_at_no_cost(
+            job_id, attempt, f"Lacks {files}, which its model list showed; job moved."
+        )
         return True
 
     async def _lacks_node(self, ticket: attempts.Ticket, class_type: str) -> bool:
@@ -402,10 +401,16 @@ class ServerWatcher:
             and class_type in self.inventory.node_classes
         ):
             return False
-        await db(health.note_error)(self.server_id, f"Lacks the node {class_type}; job moved.")
-        await events.publish(await db(attempts.unbind)(ticket.job_id, ticket.attempt, ran=True))
-        self.on_free()
+        await self._move_at_no_cost(ticket.job_id, ticket.attempt, f"Lacks the node {class_type}; job moved.")
         return True
+
+    async def _move_at_no_cost(self, job_id: uuid.UUID, attempt: int, why: str) -> None:
+        """The server lacked what its lists showed: noted for staff, and the job is placed
+        again without spending an attempt (attempts.unbind)."""
+        log.info("%s: %s (job %s)", self.name, why, job_id)
+        await db(health.note_error)(self.server_id, why)
+        await events.publish(await db(attempts.unbind)(job_id, attempt, ran=True))
+        self.on_free()
 
     async def _dispatch_failed(self, ticket: attempts.Ticket, pid: str, error: Exception) -> None:
         """An answer that makes no sense for this job (a 4xx, a malformed answer): it fails."""
