@@ -193,18 +193,19 @@ def _tabs_table(part: dict[str, Any]) -> str:
 
 def _pool_table(pool: dict[str, Any]) -> str:
     work = pool["workload"]
+    seeds = ", ".join(str(seed) for seed in work["seeds"])
     title = (
         f"\n5. Warm models: {work['servers']} servers each holding 2 of {work['checkpoints']} checkpoints, "
         f"VRAM for {work['vram_models']}, load {work['load_s']:g} s, sampling {work['sample_s']:g} s, "
         f"{work['jobs']} jobs from {work['sessions']} sessions in {work['bursts']} bursts "
-        f"(seed {work['seed']})"
+        f"(seeds {seeds}; means, then each seed)"
     )
+    runs = [("mean", pool)] + [(str(run["seed"]), run) for run in pool.get("runs", [])]
+    policies = (("ComfyWeb (warm)", "warm"), ("warmth-blind (P)", "blind"), ("lower bound", "lower_bound"))
     rows = [
-        [name, pool[key]["workload_s"], pool[key]["mean_result_s"], pool[key].get("p90_result_s")]
-        for name, key in (
-            ("ComfyWeb (warm models)", "warm"),
-            ("warmth-blind (P)", "blind"),
-            ("lower bound", "lower_bound"),
-        )
-    ]
-    return title + "\n" + table(["placement", "workload s", "mean to result s", "p90 s"], rows)
+        [f"{name} ({label})", run[key]["workload_s"], run[key]["mean_result_s"], run[key].get("p90_result_s"),
+         run[key].get("loads")]
+        for label, run in runs
+        for name, key in policies
+    ]  # fmt: skip
+    return title + "\n" + table(["placement", "workload s", "mean to result s", "p90 s", "loads"], rows)

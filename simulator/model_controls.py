@@ -3,7 +3,8 @@ and see or empty its simulated VRAM (simulator.residency).
 
 GET /_sim/models shows the model set as {"folder": [files]} plus two keys no folder has:
 "resident", the loaded files as "folder/file", least recently used first (the next to be
-evicted), and "vram", how many files fit at once (null: no limit).
+evicted), "vram", how many files fit at once (null: no limit), and "loads", how many files
+it loaded since its process started (a /_sim/reset keeps the count: a benchmark reads it).
 POST /_sim/models takes any of, applied in this order:
   "set": {"folder": [files]} or ["folder/file", ...]  (replaces the whole set),
   "add": ["folder/file", ...], "remove": ["folder/file", ...],
@@ -70,7 +71,13 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
 
 
 def _view(sim: Simulator) -> dict[str, Any]:
-    return {**sim.models.as_dict(), "resident": sim.residency.resident(), "vram": sim.residency.vram}
+    residency = sim.residency
+    return {
+        **sim.models.as_dict(),
+        "resident": residency.resident(),
+        "vram": residency.vram,
+        "loads": residency.loads,
+    }
 
 
 def _entries(models: ModelSet) -> list[str]:

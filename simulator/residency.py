@@ -76,6 +76,7 @@ class Residency:
         self.load_seconds = load_seconds
         self.file_seconds: dict[str, float] = dict(file_seconds or {})
         self._lru: OrderedDict[str, None] = OrderedDict()
+        self.loads = 0  # files loaded since start: what a benchmark counts
 
     def resident(self) -> list[str]:
         """The resident files, least recently used first (the next to go)."""
@@ -103,6 +104,7 @@ class Residency:
         loads, not from them). Returns the evicted files."""
         self._lru[file] = None
         self._lru.move_to_end(file)
+        self.loads += 1
         keep = {file, *in_use}
         evicted: list[str] = []
         if self.vram is None:

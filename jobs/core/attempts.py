@@ -33,8 +33,8 @@ from jobs.core.models import (
     Upload,
 )
 from jobs.core.serializers import lock_dict
-from jobs.pool import placement
-from jobs.pool.balancer import ServerLoad, awaited, may_take_new_lock, warm_placement
+from jobs.pool import placement, schedule
+from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, may_take_new_lock
 from jobs.pool.dispatch import Waiting
 from jobs.pool.requirements import Needs, graph_nodes, needs_from_json
 
@@ -132,13 +132,14 @@ def _waiting_for_siblings(load: ServerLoad, needs: Needs) -> dict[str, Any]:
 
 
 def start_attempt(
-    job_id: uuid.UUID, avoid: frozenset[int] = frozenset()
+    job_id: uuid.UUID, avoid: frozenset[int] = frozenset(), planned: Planned = UNPLANNED
 ) -> tuple[Ticket | None, list[Event]]:
     """Bind a pending job to its tab's server (taking the lock if needed) as a new attempt.
 
     Raises WaitForRoom when the job must wait. Fails the job when no server could ever run
     it (jobs.pool.placement). Returns no ticket when the job is no longer pending. `avoid`:
-    servers that jobs earlier in the fair order wait for.
+    servers that jobs earlier in the fair order wait for. `planned`: the server warmth chose
+    for it in this pass, or None to wait (jobs.pool.schedule; UNPLANNED: warmth does not decide).
 
     Locks and models (amends SPEC §2.2): a tab locked to a server that cannot run this job
     (unreachable, or lacking a node class or model file) moves its lock when none of its
@@ -175,9 +176,9 @@ def start_attempt(
         if current is not None and locked is not None and not current.has_room:
             raise WaitForRoom(locked)
         try:
-            server, lock_seq = locks.acquire(job.tab_id, needs, list(loads.values()), avoid)
+            server, lock_seq = locks.acquire(job.tab_id, needs, list(loads.values()), avoid, planned)
         except locks.NoServerAvailable:
-            raise _no_room(loads, needs, verdict, avoid) from None
+            raise _no_room(loads, needs, verdict, planned) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
         won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
@@ -201,17 +202,17 @@ def start_attempt(
 
 
 def _no_room(
-    loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict, avoid: frozenset[int]
+    loads: dict[int, ServerLoad], needs: Needs, verdict: placement.Verdict, planned: Planned
 ) -> WaitForRoom:
     """Why a job with no lock found no server, and what it reserves meanwhile."""
     if verdict.waiting is not None:  # only offline servers, or unread ones, could run it
         return WaitForRoom(None, reason=verdict.waiting.reason(), reserves=frozenset())
     if not any(load.online for load in loads.values()):
         return WaitForRoom(None, reachable=False)
-    candidates = list(loads.values())
-    best = awaited(candidates, needs, avoid) if warm_placement(candidates, needs) else None
-    if best is not None:  # it waits for the server where its models are warm: only that one
-        return WaitForRoom(None, reserves=frozenset({best.id}))
+    if isinstance(planned, int):  # it waits for the server warmth chose: only that one
+        return WaitForRoom(None, reserves=frozenset({planned}))
+    if planned is None:  # warmth hands it a slot in a later pass: it reserves nothing
+        return WaitForRoom(None, reserves=frozenset())
     able = frozenset(s.id for s in loads.values() if may_take_new_lock(s, needs))
     everyone = frozenset(s.id for s in loads.values() if may_take_new_lock(s))
     return WaitForRoom(None, reserves=None if able >= everyone else able)
@@ -259,6 +260,24 @@ def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
         .annotate(count=Count("id"))
     )
     return [Waiting(*row) for row in rows], {p["session_key"]: p["count"] for p in placed}
+
+
+def plan_placements(order: list[Waiting]) -> dict[uuid.UUID, Planned]:
+    """Where warmth places this pass's waiting jobs that need model files (jobs.pool.schedule),
+    from one read of the pool and of the jobs' needs."""
+    needs = dict(Job.objects.filter(id__in=[w.job_id for w in order]).values_list("id", "needs"))
+    now = timezone.now()
+    queued = [
+        schedule.Queued(
+            w.job_id, needs_from_json(needs.get(w.job_id)), w.tab_server, (now - w.created_at).total_seconds()
+        )
+        for w in order
+    ]
+    if not any(q.needs.models for q in queued):
+        return {}
+    with transaction.atomic():
+        loads = locks.server_loads()
+    return dict(schedule.plan(loads, queued))
 
 
 def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:

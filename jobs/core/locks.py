@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs.core import servers
 from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Server, ServerStatus, Tab
-from jobs.pool.balancer import ServerLoad, pick_server
+from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
 from jobs.pool.requirements import NOTHING, Needs, needs_from_json
 from jobs.pool.warmth import Warmth, warmth_from_json
@@ -154,6 +154,7 @@ def acquire(
     needs: Needs = NOTHING,
     loads: list[ServerLoad] | None = None,
     avoid: frozenset[int] = frozenset(),
+    planned: Planned = UNPLANNED,
 ) -> tuple[Server, int | None]:
     """The tab's locked server, taking a lock through the balancer when it has none.
 
@@ -165,7 +166,7 @@ def acquire(
         locked_id = tab.server_id
         if locked_id is not None:
             return _server(locked_id), None
-        choice = pick_server(server_loads() if loads is None else loads, needs, avoid)
+        choice = pick_server(server_loads() if loads is None else loads, needs, avoid, planned)
         if choice is None:
             raise NoServerAvailable("No ComfyUI server can take this job right now.")
         # Race: two dispatches of the same tab at once. Only the one that finds the tab still

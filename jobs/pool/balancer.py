@@ -14,6 +14,15 @@ from jobs.pool.requirements import NOTHING, Needs
 from jobs.pool.warmth import Warmth, expected_start
 
 
+class _Unplanned:
+    def __repr__(self) -> str:
+        return "UNPLANNED"
+
+
+UNPLANNED = _Unplanned()
+Planned = int | None | _Unplanned  # a server id, None (wait), or UNPLANNED
+
+
 @dataclass(frozen=True)
 class ServerLoad:
     """What the policy knows of one server at the moment of choosing."""
@@ -82,39 +91,30 @@ def may_take_new_lock(server: ServerLoad, needs: Needs = NOTHING) -> bool:
 
 
 def pick_server(
-    candidates: list[ServerLoad], needs: Needs = NOTHING, avoid: frozenset[int] = frozenset()
+    candidates: list[ServerLoad],
+    needs: Needs = NOTHING,
+    avoid: frozenset[int] = frozenset(),
+    planned: Planned = UNPLANNED,
 ) -> ServerLoad | None:
     """The server for a tab with no lock, or None when no server may take it now.
 
     Only servers with room in their own queue qualify: when all are full, the job waits in
     ComfyWeb, where the fair order decides who goes next. Then the lowest score; then the
     name, for stability. `avoid`: servers whose next free slot an earlier job waits for.
+    `planned`: the server warmth chose for this job in this pass (jobs.pool.schedule), or
+    None when it chose to let it wait; UNPLANNED when warmth does not decide.
     """
-    if warm_placement(candidates, needs):
-        best = awaited(candidates, needs, avoid)
-        return best if best is not None and best.has_room and best.id not in avoid else None
+    if planned is not UNPLANNED:
+        chosen = next((s for s in candidates if s.id == planned), None)
+        if (
+            chosen is None
+            or chosen.id in avoid
+            or not chosen.has_room
+            or not may_take_new_lock(chosen, needs)
+        ):
+            return None
+        return chosen
     usable = [s for s in candidates if s.id not in avoid and s.has_room and may_take_new_lock(s, needs)]
     if not usable:
         return None
     return min(usable, key=lambda s: (s.score, s.name))
-
-
-def warm_placement(candidates: list[ServerLoad], needs: Needs) -> bool:
-    """Whether warmth decides: a job that needs model files, in a pool where some server's
-    warmth is known (else, and with COMFYWEB_WARM_PLACEMENT off, the plain score: the
-    least outstanding work among capable servers)."""
-    return bool(needs.models) and any(s.warmth is not None for s in candidates)
-
-
-def awaited(
-    candidates: list[ServerLoad], needs: Needs, avoid: frozenset[int] = frozenset()
-) -> ServerLoad | None:
-    """The server a job that needs model files is best placed on, full or not: the one where
-    its models would be loaded soonest, its queue and its loads counted. When that server is
-    full the job waits for it (pick_server gives None) rather than load its models where
-    they are cold: jobs that need the same model gather where it is warm. A server in `avoid`
-    counts one more job ahead (an earlier job waits for its next slot)."""
-    able = [s for s in candidates if may_take_new_lock(s, needs)]
-    if not able:
-        return None
-    return min(able, key=lambda s: (s.expected_start(needs, int(s.id in avoid)), s.score, s.name))

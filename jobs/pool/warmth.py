@@ -3,9 +3,9 @@
 A GPU spends seconds to a minute loading a model it does not hold; a pool that ignores this
 spends its time loading. The relay learns per server (`learn`) which model files its last
 prompts used (most recent first: the ones still in VRAM, up to the `capacity` seen to fit) and
-how long each load took (a loader node's time from its `executing` to the next node's). The
-policy (`expected_start`) weighs a server's queue against the load a job would cost there, so
-jobs that need the same model gather where it is warm instead of making every server load it.
+how long each load took (a loader node's time from its `executing` to the next node's).
+`expected_start` puts a server's queue and a job's loads there in seconds; the policy that
+weighs them for the whole queue is jobs.pool.schedule.
 Plain functions over plain data, no Django.
 """
 

@@ -22,6 +22,7 @@ from jobs.comfy import ComfyError
 from jobs.core import attempts, events, instruments, progress, tabs
 from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
+from jobs.pool.balancer import UNPLANNED
 from jobs.pool.dispatch import Reservations, Waiting, fair_order, positions
 from jobs.relay import leases
 from jobs.relay.watcher import ServerWatcher
@@ -159,6 +160,7 @@ class Relay:
         order = fair_order(waiting, placed)
         # Positions first, as the jobs wait now; the reason to wait is the last pass's.
         await self._publish_positions(order, self._reasons)
+        plans = await db(attempts.plan_placements)(order) if settings.COMFYWEB_WARM_PLACEMENT else {}
         reserved = Reservations()
         no_server: set[uuid.UUID] = set()
         reasons: dict[uuid.UUID, dict[str, Any]] = {}
@@ -168,7 +170,8 @@ class Relay:
                     reasons[job.job_id] = self._reasons[job.job_id]  # not asked again: as before
                 continue
             try:
-                ticket, found = await db(attempts.start_attempt)(job.job_id, reserved.avoid)
+                planned = plans.get(job.job_id, UNPLANNED)
+                ticket, found = await db(attempts.start_attempt)(job.job_id, reserved.avoid, planned)
             except attempts.WaitForRoom as wait:
                 reserved.waited(job, wait.reserves)
                 if not wait.reachable:

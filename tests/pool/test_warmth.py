@@ -1,9 +1,9 @@
-"""Warm models (issue W): what the relay learns from run times, and the policy's trade between
-a server's queue and the load a job would cost there."""
+"""Warm models (issue W): what the relay learns from run times, and what a job costs where.
+The policy that uses them is tested in test_schedule.py."""
 
 import pytest
 
-from jobs.pool.balancer import ServerLoad, awaited, pick_server
+from jobs.pool.balancer import ServerLoad
 from jobs.pool.inventory import Inventory
 from jobs.pool.requirements import Needs
 from jobs.pool.warmth import DEFAULT_LOAD_SECONDS, Warmth, expected_start, learn, warmth_from_json
@@ -57,37 +57,6 @@ def test_expected_start_weighs_the_queue_against_the_load():
     assert expected_start(warm, jobs_ahead=2, weight=1.0, files=[A]) == pytest.approx(2.0)
     assert expected_start(warm, jobs_ahead=0, weight=1.0, files=[B]) == DEFAULT_LOAD_SECONDS
     assert expected_start(None, jobs_ahead=0, weight=1.0, files=[A]) == DEFAULT_LOAD_SECONDS
-
-
-def test_a_job_waits_for_the_busy_server_where_its_model_is_warm_rather_than_load_it_elsewhere():
-    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
-    busy = server("warm", outstanding=2, warmth=warm_a)  # full: 2 of 2, 2 s of work ahead
-    idle = server("cold", outstanding=0, warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))
-    assert awaited([busy, idle], needs(A)).name == "warm"
-    assert pick_server([busy, idle], needs(A)) is None, "it waits for the warm server's next slot"
-    assert pick_server([busy, idle], needs(B)).name == "cold"
-
-
-def test_a_long_queue_outweighs_warmth():
-    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
-    swamped = server("warm", outstanding=6, max_queued=10, warmth=warm_a)  # 6 s ahead > 3 s load
-    idle = server("cold", warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))
-    assert pick_server([swamped, idle], needs(A)).name == "cold"
-
-
-def test_a_reserved_slot_counts_as_one_more_job_ahead():
-    warm_a = learn(learn(Warmth(), [A], 4.0), [A], 1.0)
-    busy = server("warm", outstanding=2, warmth=warm_a)  # 2 s ahead, 3 with a reserved slot
-    idle = server("cold", warmth=learn(learn(Warmth(), [B], 4.0), [B], 1.0))  # 3 s load, 0 ahead
-    assert awaited([busy, idle], needs(A), avoid=frozenset({busy.id})).name == "cold", (
-        "a tie: the lower score"
-    )
-    assert pick_server([busy, idle], needs(A), avoid=frozenset({busy.id})).name == "cold"
-
-
-def test_jobs_without_models_keep_the_plain_score():
-    plain = Needs(frozenset({"CheckpointLoaderSimple"}))
-    assert pick_server([server("a", 1), server("b", 0)], plain).name == "b"
 
 
 def test_warmth_is_projected_past_the_work_already_placed():

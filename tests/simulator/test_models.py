@@ -256,10 +256,10 @@ async def test_models_added_and_removed_at_runtime_show_at_once(session: aiohttp
     async with running_simulator(models={"loras": ["old.safetensors"]}) as sim:
         client = Client(sim, session)
         changed = await sim.set_models(add=["loras/sub/new.safetensors"], remove=["loras/old.safetensors"])
-        assert changed == {"loras": ["sub/new.safetensors"], "resident": [], "vram": None}
+        assert changed == {"loras": ["sub/new.safetensors"], "resident": [], "vram": None, "loads": 0}
         _, info = await client.get("/object_info/LoraLoader")
         assert files_in(info["LoraLoader"], "lora_name") == ["sub/new.safetensors"]
-        only_a = {"checkpoints": ["a.safetensors"], "resident": [], "vram": None}
+        only_a = {"checkpoints": ["a.safetensors"], "resident": [], "vram": None, "loads": 0}
         assert await sim.set_models(set={"checkpoints": ["a.safetensors"]}) == only_a
         assert await client.get("/models/loras") == (200, [])
         assert await client.get("/_sim/models") == (200, only_a)

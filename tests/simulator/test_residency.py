@@ -197,7 +197,7 @@ async def test_eviction_is_least_recently_used_and_visible_in_sim_models(
 ) -> None:
     async with running_simulator(models=ckpts(A, B, C), vram=2) as sim:
         view = await sim.models()
-        assert view == {"checkpoints": [A, B, C], "resident": [], "vram": 2}
+        assert view == {"checkpoints": [A, B, C], "resident": [], "vram": 2, "loads": 0}
         await run(sim, session, txt2img(A))
         await run(sim, session, txt2img(B))
         assert (await sim.models())["resident"] == resident(A, B)
@@ -216,8 +216,8 @@ async def test_eviction_is_least_recently_used_and_visible_in_sim_models(
         async with session.post(f"{sim.url}/_sim/models", json={"evict_all": "yes"}) as r:
             assert r.status == 400
         assert (await sim.models())["resident"] == resident(A)
-        await sim.reset()  # a restart: the files stay, the VRAM empties
-        assert await sim.models() == {"checkpoints": [A, B], "resident": [], "vram": 2}
+        await sim.reset()  # a restart: the files stay, the VRAM empties; the count of loads stays
+        assert await sim.models() == {"checkpoints": [A, B], "resident": [], "vram": 2, "loads": 4}
 
 
 def test_lru_never_evicts_what_the_loading_node_uses() -> None:
@@ -274,7 +274,12 @@ async def test_defaults_cost_no_load_and_still_track_residency(session: aiohttp.
     async with running_simulator(models=ckpts(A, B)) as sim:
         for ckpt in (A, B, A):
             assert (await run(sim, session, txt2img(ckpt))).loader_gap() < FREE
-        assert await sim.models() == {"checkpoints": [A, B], "resident": resident(B, A), "vram": None}
+        assert await sim.models() == {
+            "checkpoints": [A, B],
+            "resident": resident(B, A),
+            "vram": None,
+            "loads": 2,
+        }
     config = parse_args([])
     assert (config.vram, config.load_seconds, config.model_load_seconds) == (None, 0.0, {})
 
