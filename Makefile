@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# The ComfyUI-compatible listener of `make run` (docs/comfyui-endpoint.md); anonymous callers
+# share one identity there. Elsewhere it is off unless COMFYWEB_COMFYUI_PORT is set.
+COMFYUI_PORT ?= 8288
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
@@ -41,6 +44,8 @@ translations: install
 	$(BIN)/python manage.py compiletranslations -v0
 
 run: migrate translations
+	COMFYWEB_COMFYUI_PORT=$${COMFYWEB_COMFYUI_PORT:-$(COMFYUI_PORT)} \
+	COMFYWEB_COMFYUI_ANONYMOUS=$${COMFYWEB_COMFYUI_ANONYMOUS:-1} \
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
 test: install translations axe

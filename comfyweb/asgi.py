@@ -1,8 +1,13 @@
-"""ASGI entry: HTTP goes to Django, WebSockets to the tab consumer (SPEC §5)."""
+"""ASGI entry: HTTP goes to Django, WebSockets to the tab consumer (SPEC §5).
+
+With COMFYWEB_COMFYUI_PORT set, requests that arrive on that port (ASGI scope["server"])
+go to the ComfyUI-compatible endpoint instead (jobs.comfyapi): its routes live at the root
+of that port and nowhere on the app's.
+"""
 
 import os
 
-from comfyweb.http_handler import get_asgi_application
+from comfyweb.http_handler import comfyui_asgi_application, get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyweb.settings")
 django_asgi_app = get_asgi_application()
@@ -10,12 +15,18 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
+from django.conf import settings  # noqa: E402
 
-from comfyweb.routing import websocket_urlpatterns  # noqa: E402
+from comfyweb.ports import PortRouter  # noqa: E402
+from comfyweb.routing import comfyui_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+app = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+comfyui = ProtocolTypeRouter(
+    {"http": comfyui_asgi_application(), "websocket": URLRouter(comfyui_websocket_urlpatterns)}
+)
+application = PortRouter(app, comfyui, settings.COMFYWEB_COMFYUI_PORT)

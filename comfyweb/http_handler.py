@@ -41,3 +41,30 @@ def get_asgi_application() -> OneHopASGIHandler:
 
     django.setup(set_prefix=False)
     return OneHopASGIHandler()
+
+
+class ComfyUIHandler(OneHopASGIHandler):
+    """The ComfyUI-compatible listener (jobs.comfyapi): its own URL conf and no middleware.
+
+    ComfyUI's clients send no session cookie and no CSRF token, and expect ComfyUI's answers
+    (its 404, its JSON), not the app's pages, sessions or redirects: none of the app's
+    middleware applies. The same process, database and relay serve both listeners.
+    """
+
+    urlconf = "jobs.comfyapi.urls"
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        from django.core.handlers.exception import convert_exception_to_response
+
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        self._middleware_chain = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        request.urlconf = self.urlconf  # type: ignore[attr-defined]
+        return super().get_response(request)
+
+
+def comfyui_asgi_application() -> ComfyUIHandler:
+    return ComfyUIHandler()

@@ -171,6 +171,15 @@ COMFYWEB_RELAY_POLL = env_float("COMFYWEB_RELAY_POLL", 1.0)
 # over within this time when one dies.
 COMFYWEB_RELAY_LEASE = env_float("COMFYWEB_RELAY_LEASE", 10.0, minimum=1.0)
 
+# The ComfyUI-compatible listener (jobs.comfyapi): the pool as one ComfyUI server on its own
+# port of the same process; off when unset (`make run` sets 8288). COMFYWEB_COMFYUI_ANONYMOUS:
+# callers without a token share one anonymous identity there (on under `make run`).
+_COMFYUI_PORT = env_int("COMFYWEB_COMFYUI_PORT", 0, minimum=0)
+if _COMFYUI_PORT > 65535:
+    raise ImproperlyConfigured(f"COMFYWEB_COMFYUI_PORT must be a port (1-65535), got {_COMFYUI_PORT}")
+COMFYWEB_COMFYUI_PORT: int | None = _COMFYUI_PORT or None
+COMFYWEB_COMFYUI_ANONYMOUS = env_bool("COMFYWEB_COMFYUI_ANONYMOUS", False)
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = COMFYWEB_MAX_UPLOAD_BYTES + 1024 * 1024
 
 LOGGING = {

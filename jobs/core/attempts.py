@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
@@ -53,6 +53,10 @@ class Ticket:
     values: dict[str, Any]
     created_at: datetime | None = None  # the job's, for the time-to-dispatch metric
     files: tuple[str, ...] = ()  # the model files it needs, for the server's warmth
+    # A graph a ComfyUI client sent whole (jobs.comfyapi): its frames are mirrored to the
+    # client's tab, and `extra_data` (the client's own, API keys included) goes with the prompt.
+    raw: bool = False
+    extra_data: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def job_needs(job: Job) -> Needs:
@@ -60,7 +64,7 @@ def job_needs(job: Job) -> Needs:
     needs were recorded: its workflow's node classes)."""
     if job.needs:
         return needs_from_json(job.needs)
-    return Needs(graph_nodes(job.workflow.graph))
+    return Needs(graph_nodes(job.graph_to_run))
 
 
 def _fail_now(job: Job, code: str, message: str) -> list[Event]:
@@ -69,6 +73,7 @@ def _fail_now(job: Job, code: str, message: str) -> list[Event]:
         status=JobStatus.FAILED,
         finished_at=timezone.now(),
         error={"code": code, "message": message, "node": None},
+        secrets=None,
     )
     return [job_event(job)] if moved else []
 
@@ -225,12 +230,24 @@ def _ticket(job: Job, attempt: int, server: Server) -> Ticket:
         attempt=attempt,
         server_id=server.id,
         server_url=server.url,
-        graph=job.workflow.graph,
-        params_spec=job.workflow.params,
+        graph=job.graph_to_run,
+        params_spec=job.workflow.params if job.workflow is not None else raw_graph_uploads(job.params),
         values=job.params,
         created_at=job.created_at,
         files=tuple(job_needs(job).files()),
+        raw=job.graph is not None,
+        extra_data=job.secrets if isinstance(job.secrets, dict) else None,
     )
+
+
+def raw_graph_uploads(bindings: Any) -> list[dict[str, Any]]:
+    """A raw graph's uploads as parameter specs ("node.input" → upload id in `params`), so
+    that the relay uploads and binds them as it does a workflow's (jobs.core.workflows)."""
+    specs = []
+    for name in bindings if isinstance(bindings, dict) else {}:
+        node, _, input_name = str(name).rpartition(".")
+        specs.append({"name": name, "type": "image", "node": node, "input": input_name})
+    return specs
 
 
 def bound_tickets(server_ids: list[int]) -> list[Ticket]:
@@ -353,7 +370,7 @@ def finish(
     now = timezone.now()
     with transaction.atomic():
         moved = Job.objects.filter(id=job_id, attempt=attempt, status__in=ACTIVE_STATUSES).update(
-            status=status, finished_at=now, error=error
+            status=status, finished_at=now, error=error, secrets=None
         )
         if not moved:
             return []

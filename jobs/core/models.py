@@ -7,6 +7,7 @@ Lock and job state live here (not in memory) so that several web and relay proce
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -66,6 +67,10 @@ class Server(models.Model):
     # Its warm models and the times learned there (jobs.pool.warmth.Warmth.to_json), written
     # by the relay after each prompt with model files: survives a restart of the relay.
     warmth = models.JSONField(null=True, blank=True)
+    # Its /object_info as last read, upload combos emptied (they list the server's input
+    # files, which change with every upload): the node definitions whole graphs are checked
+    # against and the ComfyUI endpoint's /object_info is made of (jobs.comfyapi).
+    object_info = models.JSONField(null=True, blank=True)
     # What the server's ComfyUI offers beyond 0.3.64, probed on every connect ("jobs_api": the
     # Jobs API and cancel by id; docs/comfyui-versions.md). Shown to operators.
     capabilities = models.JSONField(default=list, blank=True)
@@ -155,17 +160,35 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# What a raw-graph job shows where others show their workflow's slug.
+RAW_GRAPH = "comfyui-graph"
+
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class Job(models.Model):
-    """One run of a workflow for one tab. Its id is also the ComfyUI prompt_id."""
+    """One run of a workflow for one tab. Its id is also the ComfyUI prompt_id.
+
+    A raw-graph job (sent whole by a ComfyUI client, jobs.comfyapi) has no workflow: it runs
+    `graph`, and `params` maps "node.input" to the upload bound there.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     tab = models.ForeignKey(Tab, on_delete=models.CASCADE, related_name="jobs")
     session_key = models.CharField(max_length=64, db_index=True)
-    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="jobs")
+    workflow = models.ForeignKey(
+        Workflow, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    graph = models.JSONField(null=True, blank=True)
+    # The program that sent a raw graph (Comfy-Usage-Source or User-Agent), for the gallery.
+    source = models.CharField(max_length=200, blank=True, default="")
+    # The client's clientId for a raw graph (its tab is made from it: jobs.comfyapi), shown
+    # back in /queue and /history as ComfyUI shows `extra_data.client_id`.
+    client_id = models.CharField(max_length=200, blank=True, default="")
+    # The client's extra_data (API keys such as api_key_comfy_org): sent with every attempt's
+    # prompt, erased when the job ends, never shown (jobs.core.serializers leaves it out).
+    secrets = models.JSONField(null=True, blank=True)
     params = models.JSONField(default=dict)
     # Node classes and model files it needs (jobs.pool.requirements.Needs), fixed at submission.
     needs = models.JSONField(default=dict, blank=True)
@@ -187,8 +210,20 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def graph_to_run(self) -> dict[str, Any]:
+        """The graph an attempt queues: its own, or its workflow's."""
+        if self.graph is not None:
+            return self.graph
+        return self.workflow.graph if self.workflow is not None else {}
+
+    @property
+    def slug(self) -> str:
+        """Its workflow's slug; RAW_GRAPH for a graph a ComfyUI client sent whole."""
+        return self.workflow.slug if self.workflow is not None else RAW_GRAPH
+
     def __str__(self) -> str:
-        return f"{self.workflow_id}:{self.id}"
+        return f"{self.workflow_id or RAW_GRAPH}:{self.id}"
 
 
 class Attempt(models.Model):
@@ -221,6 +256,9 @@ class Upload(models.Model):
     duration = models.FloatField(null=True)  # seconds, for video and audio
     size = models.IntegerField()
     sha256 = models.CharField(max_length=64)
+    # The name a ComfyUI client gave it ("subfolder/file" of /upload/image, jobs.comfyapi),
+    # unique per owner; a graph's LoadImage names it. Empty for the page's uploads.
+    input_name = models.CharField(max_length=300, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from jobs.core import progress
-from jobs.core.models import ACTIVE_STATUSES, Job, Output, Tab
+from jobs.core.models import ACTIVE_STATUSES, RAW_GRAPH, Job, Output, Tab
 
 
 def _iso(value) -> str | None:
@@ -39,7 +39,7 @@ def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any
     return _job_shape(
         job_id=job.id,
         tab_id=job.tab_id,
-        workflow=job.workflow.slug,
+        workflow=job.slug,
         status=job.status,
         server=job.server.name if job.server is not None else None,
         attempt=job.attempt,
@@ -72,7 +72,7 @@ def job_dict_of_values(row: dict[str, Any], outputs: Iterable[Output]) -> dict[s
     return _job_shape(
         job_id=row["id"],
         tab_id=row["tab_id"],
-        workflow=row["workflow__slug"],
+        workflow=row["workflow__slug"] or RAW_GRAPH,
         status=row["status"],
         server=row["server__name"],
         attempt=row["attempt"],
@@ -126,11 +126,18 @@ LARGE_RELATED = (
     "server__node_classes",
     "server__model_files",
     "server__warmth",
+    "server__object_info",
 )
+# A raw graph's graph and secrets: never part of a JOB (the secrets are never shown at all).
+LARGE_OWN = ("graph", "secrets")
 
 
 def jobs_queryset():
-    return Job.objects.select_related("workflow", "server").defer(*LARGE_RELATED).prefetch_related("outputs")
+    return (
+        Job.objects.select_related("workflow", "server")
+        .defer(*LARGE_RELATED, *LARGE_OWN)
+        .prefetch_related("outputs")
+    )
 
 
 def lock_dict(tab: Tab) -> dict[str, Any] | None:

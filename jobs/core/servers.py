@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -112,6 +113,13 @@ def record_inventory(server_id: int, inventory: Inventory) -> bool:
         node_classes=classes, model_files=files, inventory_at=timezone.now()
     )
     return True
+
+
+def record_definitions(server_id: int, definitions: dict[str, Any]) -> None:
+    """Store a server's node definitions (jobs.pool.node_defs) when they changed."""
+    stored = Server.objects.filter(id=server_id).values_list("object_info", flat=True).first()
+    if stored != definitions:
+        Server.objects.filter(id=server_id).update(object_info=definitions)
 
 
 def forget_model(server_id: int, key: str, file: str) -> None:

@@ -34,6 +34,8 @@ from jobs.core.workflows import UPLOAD_MEDIA, ParamError, clean_params, upload_p
 from jobs.pool import placement
 from jobs.pool.requirements import of_job
 
+RAW_GRAPH_RETRY = "A graph a ComfyUI client sent is run again by that client."
+
 
 def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:
     job_uuid = parse_uuid(job_id, "job")
@@ -46,7 +48,7 @@ def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:
     return job
 
 
-def _check_limits(tab: Tab, session_key: str) -> None:
+def check_limits(tab: Tab, session_key: str) -> None:
     active = Job.objects.filter(status__in=ACTIVE_STATUSES)
     if active.filter(tab=tab).count() >= settings.COMFYWEB_MAX_ACTIVE_PER_TAB:
         raise ServiceError(
@@ -103,7 +105,7 @@ def submit_job(
         raise ServiceError("no_capable_server", refusal, field=field)
     with transaction.atomic():
         tab = claim_tab(tab_id, session_key)
-        _check_limits(tab, session_key)
+        check_limits(tab, session_key)
         job = Job.objects.create(
             tab=tab, session_key=session_key, workflow=workflow, params=values, needs=needs.to_json()
         )
@@ -115,6 +117,8 @@ def retry_job(session_key: str, job_id: Any) -> tuple[Job, list[Event]]:
     job = owned_job(job_id, session_key)
     if job.is_active:
         raise ServiceError("job_active", "Only a finished job can be run again.", status=409)
+    if job.workflow is None:
+        raise ServiceError("not_retryable", RAW_GRAPH_RETRY, status=409)
     return submit_job(session_key, job.tab_id, job.workflow.slug, job.params)
 
 
@@ -137,6 +141,7 @@ def cancel_job(session_key: str | None, job_id: Any, *, staff: bool = False) -> 
             status=JobStatus.CANCELLED,
             finished_at=timezone.now(),
             error={"code": "cancelled", "message": "Cancelled before it started.", "node": None},
+            secrets=None,
         )
         if done:
             found = [job_event(job)]
@@ -185,7 +190,7 @@ def force_unlock(tab_id: Any) -> UnlockResult:
             raise NotFound("not_found", "No such tab.")
         for job in Job.objects.filter(tab=tab, status__in=ACTIVE_STATUSES):
             moved = Job.objects.filter(id=job.id, status__in=ACTIVE_STATUSES).update(
-                status=JobStatus.CANCELLED, finished_at=timezone.now(), error=FORCE_UNLOCK_ERROR
+                status=JobStatus.CANCELLED, finished_at=timezone.now(), error=FORCE_UNLOCK_ERROR, secrets=None
             )
             if moved:
                 result.events.append(job_event(job))

@@ -118,7 +118,7 @@ def _job(job: Job) -> dict[str, Any]:
     error = job.error if isinstance(job.error, dict) else None
     return {
         "id": str(job.id),
-        "workflow": job.workflow.slug,
+        "workflow": job.slug,
         "status": job.status,
         "server": job.server.name if job.server is not None else None,
         "tab": str(job.tab_id),
@@ -151,7 +151,7 @@ def snapshot() -> dict[str, Any]:
         ):
             assert job.server_id is not None  # filtered on server__isnull=False
             running.setdefault(job.server_id, []).append(
-                {"id": str(job.id), "workflow": job.workflow.slug, "tab": str(job.tab_id)}
+                {"id": str(job.id), "workflow": job.slug, "tab": str(job.tab_id)}
             )
         locked: dict[int, list[str]] = {}
         for tab_id, server_id in Tab.objects.filter(server__isnull=False).values_list("id", "server_id"):

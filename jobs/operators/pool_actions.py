@@ -71,6 +71,8 @@ def retry(job_id: Any) -> Job:
     job = service.owned_job(job_id, "", staff=True)
     if job.is_active:
         raise ServiceError("job_active", "Only a finished job can be run again.", status=409)
+    if job.workflow is None:
+        raise ServiceError("not_retryable", service.RAW_GRAPH_RETRY, status=409)
     new, found = service.submit_job(job.session_key, job.tab_id, job.workflow.slug, job.params)
     events.publish_sync(found)
     events.nudge_relay_sync("submit")

@@ -76,6 +76,7 @@ def record_info(
     system_stats: dict[str, Any] | None,
     inventory: Inventory,
     capabilities: list[str] | None = None,
+    definitions: dict[str, Any] | None = None,
 ) -> bool:
     """What the server is and offers, read on every connect, every few minutes and on an
     operator's refresh; True when its inventory changed. Writes only what changed
@@ -84,6 +85,8 @@ def record_info(
         Server.objects.filter(id=server_id).update(
             version=version[:50], system_stats=system_stats, capabilities=capabilities or []
         )
+    if definitions is not None:
+        servers.record_definitions(server_id, definitions)
     changed = servers.record_inventory(server_id, inventory)
     if changed and DEMO_NODE in inventory.node_classes:
         install_demos(Workflow)

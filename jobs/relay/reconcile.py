@@ -47,7 +47,7 @@ class ServerWatcher(Protocol):
 
 def active_on(server_id: int) -> list[tuple[uuid.UUID, uuid.UUID, int, str, dict]]:
     rows = Job.objects.filter(server_id=server_id, status__in=ACTIVE_STATUSES).select_related("workflow")
-    return [(j.id, j.tab_id, j.attempt, j.status, j.workflow.graph) for j in rows]
+    return [(j.id, j.tab_id, j.attempt, j.status, j.graph_to_run) for j in rows]
 
 
 async def reconcile(watcher: ServerWatcher) -> None:

@@ -37,6 +37,7 @@ class Tracked:
     files: tuple[str, ...] = ()  # the model files it needs
     loaders: frozenset[str] = frozenset()  # its loader nodes: running one is loading a model
     activity: str | None = None  # the running node's `activity` in progress_state (newer servers)
+    raw: bool = False  # a ComfyUI client's graph: its frames are mirrored (jobs.relay.mirror)
 
     @property
     def prompt_id(self) -> str:

@@ -36,9 +36,10 @@ from jobs.comfy import messages as m
 from jobs.core import attempts, events, instruments, progress, servers
 from jobs.core.models import JobStatus
 from jobs.core.workflows import build_prompt, upload_params
+from jobs.pool import node_defs
 from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
-from jobs.relay import completion, health, misplaced, reconcile
+from jobs.relay import completion, health, mirror, misplaced, reconcile
 from jobs.relay.interrupts import supports_targeted_interrupt
 from jobs.relay.tracking import Tracked, loader_nodes, node_titles
 
@@ -179,7 +180,8 @@ class ServerWatcher:
         """
         try:
             system = await self.client.system_stats() if stats else None
-            inventory = parse_object_info(await self.client.object_info())
+            info = await self.client.object_info()
+            inventory = parse_object_info(info)
             if stats:  # on connect: a server upgraded in place is seen then
                 self.capabilities = await self._capabilities()
         except ComfyError as error:
@@ -190,7 +192,9 @@ class ServerWatcher:
         self.inventory = inventory
         self.inventory_read_at = time.monotonic()
         capabilities = sorted(self.capabilities) if system is not None else None
-        if await db(health.record_info)(self.server_id, self.version, system, inventory, capabilities):
+        definitions = node_defs.definitions(info)
+        recorded = db(health.record_info)
+        if await recorded(self.server_id, self.version, system, inventory, capabilities, definitions):
             self.on_free()  # jobs waiting for a model this server now lists may go
         return True
 
@@ -257,6 +261,7 @@ class ServerWatcher:
             titles=titles,
             files=ticket.files,
             loaders=loader_nodes(ticket.graph),
+            raw=ticket.raw,
         )
         self._submitting.add(pid)
         try:
@@ -288,7 +293,9 @@ class ServerWatcher:
             await self._dispatch_failed(ticket, pid, error)
             return
         try:
-            queued = await self.client.queue_prompt(prompt, prompt_id=pid, client_id=self.client_id)
+            queued = await self.client.queue_prompt(
+                prompt, prompt_id=pid, client_id=self.client_id, extra_data=ticket.extra_data
+            )
         except PromptRejected as error:
             self.tracked.pop(pid, None)
             lacking = misplaced.missing_node(error.error)
@@ -484,6 +491,8 @@ class ServerWatcher:
         tracked = self.tracked.get(pid)
         if tracked is None:
             return  # not ours: another client's prompt
+        if tracked.raw:
+            self._mirror(pid, tracked, event)
         change = tracked.apply(event)
         if change == "start":
             self._forget_position(pid)
@@ -494,6 +503,13 @@ class ServerWatcher:
             self._publish_progress(pid, tracked)
         elif change == "terminal":
             self.complete_later(pid)
+
+    def _mirror(self, pid: str, tracked: Tracked, event: Event) -> None:
+        """A raw-graph job's frame to its client's socket, in order with the job's state
+        changes: every frame reaches the tab before the job's end does."""
+        frame = mirror.frame_of(event, tracked.job_id)
+        if frame is not None:
+            self._in_order(pid, events.publish([mirror.frame_event(tracked.tab_id, tracked.job_id, frame)]))
 
     async def _mark_running(self, tracked: Tracked) -> None:
         await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
@@ -550,7 +566,11 @@ class ServerWatcher:
         # Type 1 previews carry no prompt_id: they belong to the prompt whose progress came last.
         pid = event.prompt_id or self._last_preview_prompt
         tracked = self.tracked.get(pid) if pid else None
-        if tracked is None:
+        if tracked is None or pid is None:
+            return
+        if tracked.raw:
+            found = mirror.preview_event(tracked.tab_id, tracked.job_id, event, tracked.current)
+            self._in_order(pid, events.publish([found]))
             return
         data_url = f"data:{event.image_type};base64,{base64.b64encode(event.image).decode()}"
         self._spawn(events.publish([events.job_preview(tracked.tab_id, tracked.job_id, data_url)]))

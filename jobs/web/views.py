@@ -127,7 +127,7 @@ def _thumb_width(output: Output) -> int:
 
 def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     job = output.job
-    declared = workflows.get(job.workflow.slug, {}).get("params", [])
+    declared = workflows.get(job.slug, {}).get("params", [])
     labels = {p["name"]: p["label"] for p in declared}
     kinds = {p["name"]: p.get("type") for p in declared}
     params = [
@@ -152,12 +152,19 @@ def _gallery_item(output: Output, workflows: dict[str, dict[str, Any]]) -> dict[
         "text": output.text if output.media == "text" else "",
         "has_thumb": output.media in ("image", "animated", "video"),
         "job_id": str(job.id),
-        "workflow": _translated(job.workflow.name),
-        "workflow_slug": job.workflow.slug,
+        "workflow": _translated(job.workflow.name) if job.workflow else _graph_label(job.source),
+        "workflow_slug": job.slug,
         "tab": str(job.tab_id),
         "params": params,
         "created_at": output.created_at,
     }
+
+
+def _graph_label(source: str) -> str:
+    """A graph a ComfyUI client sent (jobs.comfyapi), named by the program that sent it."""
+    return (
+        gettext("ComfyUI graph from %(source)s") % {"source": source} if source else gettext("ComfyUI graph")
+    )
 
 
 @require_GET
@@ -248,7 +255,7 @@ def download_name(output: Output) -> str:
     """workflow-slug_job8_node-index.ext: tells one result from another in a downloads folder
     (the server's names repeat across servers: ComfyUI_00001_.png)."""
     extension = output.file.rsplit(".", 1)[-1] if "." in output.file else "txt"
-    slug = output.job.workflow.slug if output.job_id else "result"
+    slug = output.job.slug if output.job_id else "result"
     return f"{slug}_{str(output.job_id)[:8]}_{output.node_id}-{output.index}.{extension}"
 
 

@@ -42,9 +42,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         _check_port_free(options["host"], options["port"])
+        comfyui_port = settings.COMFYWEB_COMFYUI_PORT
+        if comfyui_port is not None:
+            _check_port_free(options["host"], comfyui_port, "COMFYWEB_COMFYUI_PORT")
         from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
 
-        from comfyweb.asgi import application
+        from comfyweb.asgi import app, comfyui
+        from comfyweb.ports import PortRouter
         from jobs.core.servers import register_named, register_servers, retire_builtin
         from jobs.relay.loop import Relay
 
@@ -71,11 +75,23 @@ class Command(BaseCommand):
                 f"ComfyWeb listening on http://{options['host']}:{options['port']}/"
                 f" (relay {'in process' if run_relay else 'separate'})"
             )
+            if comfyui_port is not None:
+                anonymous = (
+                    "anonymous callers allowed"
+                    if settings.COMFYWEB_COMFYUI_ANONYMOUS
+                    else "no anonymous callers"
+                )
+                self.stdout.write(
+                    f"ComfyUI-compatible endpoint on http://{options['host']}:{comfyui_port}/ ({anonymous})"
+                )
             self.stdout.flush()
 
+        endpoints = [f"tcp:port={options['port']}:interface={options['host']}"]
+        if comfyui_port is not None:  # the same process: routed by port (comfyweb.ports)
+            endpoints.append(f"tcp:port={comfyui_port}:interface={options['host']}")
         DaphneServer(
-            application=ASGIStaticFilesHandler(application),
-            endpoints=[f"tcp:port={options['port']}:interface={options['host']}"],
+            application=PortRouter(ASGIStaticFilesHandler(app), comfyui, comfyui_port),
+            endpoints=endpoints,
             ready_callable=ready,
             signal_handlers=True,
         ).run()
@@ -119,7 +135,7 @@ class Command(BaseCommand):
         return names
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, what: str = "PORT") -> None:
     """Refuse to start on a taken port. Daphne only logs its listen failure and the process
     lives on without serving (its simulators and relay running for nothing)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
@@ -129,5 +145,5 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as error:
             raise CommandError(
                 f"Cannot serve on {host}:{port}: {error.strerror}. Is ComfyWeb already running? "
-                "Stop it, or choose another port (make run PORT=8001)."
+                f"Stop it, or choose another port (make run {what}={port + 1})."
             ) from None
