@@ -12,9 +12,9 @@ from comfyweb.http_handler import comfyui_asgi_application, get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "comfyweb.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from comfyweb.ports import PortRouter  # noqa: E402
@@ -23,7 +23,7 @@ from comfyweb.routing import comfyui_websocket_urlpatterns, websocket_urlpattern
 app = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(SessionMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 comfyui = ProtocolTypeRouter(

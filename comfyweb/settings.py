@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from comfyweb.env import env_bool, env_float, env_int, env_json, env_list, env_str
+from comfyweb.env import env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("COMFYWEB_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "jobs.web.access.AccessMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -142,6 +143,21 @@ STORAGES = {
 }
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "login"
+# Password reset mails: Django's mail settings; on the console unless EMAIL_HOST is set.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "comfyweb@localhost")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
 SESSION_SAVE_EVERY_REQUEST = False
 
 COMFYUI_SERVERS = env_list("COMFYUI_SERVERS")
@@ -149,6 +165,16 @@ COMFYWEB_FAILOVER_AFTER = env_float("COMFYWEB_FAILOVER_AFTER", 30.0)
 COMFYWEB_TAB_GRACE = env_float("COMFYWEB_TAB_GRACE", 300.0)
 COMFYWEB_MAX_ACTIVE_PER_TAB = env_int("COMFYWEB_MAX_ACTIVE_PER_TAB", 8, minimum=1)
 COMFYWEB_MAX_ACTIVE_PER_SESSION = env_int("COMFYWEB_MAX_ACTIVE_PER_SESSION", 32, minimum=1)
+# Who may use the app (issue U, SPEC §6): "open" (no sign-in; each browser session owns its
+# jobs) or "accounts" (every page, API call and socket needs a signed-in person, who owns
+# the jobs on every device).
+COMFYWEB_ACCESS = env_choice("COMFYWEB_ACCESS", "open", ("open", "accounts"))
+# Sign-up in accounts mode: by staff invitation only, or open to anyone (optionally only
+# e-mail addresses in COMFYWEB_SIGNUP_DOMAINS, comma-separated).
+COMFYWEB_OPEN_SIGNUP = env_bool("COMFYWEB_OPEN_SIGNUP", False)
+COMFYWEB_SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in env_list("COMFYWEB_SIGNUP_DOMAINS")]
+# Days an invitation link stays valid.
+COMFYWEB_INVITATION_DAYS = env_int("COMFYWEB_INVITATION_DAYS", 14, minimum=1)
 COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
 COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, minimum=1)
 # Prefer servers where a job's models are warm (issue W); off: the least outstanding work

@@ -9,4 +9,4 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         # The admin lives with the other operators' tools, where Django's autodiscovery
         # (which imports `jobs.admin`) does not look; importing it registers the model admins.
-        from jobs.operators import admin  # noqa: F401
+        from jobs.operators import admin, people_admin  # noqa: F401

@@ -41,8 +41,8 @@ def caller_of(request_or_scope: HttpRequest | Mapping[str, Any]) -> Caller | Non
     """The caller of a request or a socket's scope; None when it may not call at all."""
     headers = _headers(request_or_scope)
     name = (headers.get("comfy-usage-source") or headers.get("user-agent") or "").strip()
-    if not settings.COMFYWEB_COMFYUI_ANONYMOUS:
-        return None
+    if not settings.COMFYWEB_COMFYUI_ANONYMOUS or settings.COMFYWEB_ACCESS == "accounts":
+        return None  # accounts mode: every caller is a person (tokens come with issue T)
     return Caller(ANONYMOUS, name[:MAX_CLIENT_NAME])
 
 

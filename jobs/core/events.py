@@ -70,6 +70,11 @@ def job_queue(tab_id: Any, job_id: Any, position: int | None, waiting: dict[str,
     }
 
 
+def owner_changed(tab_id: Any) -> Event:
+    """A sign-in adopted the tab: its sockets reconnect (jobs.web.accounts)."""
+    return tab_group(tab_id), {"type": "owner.changed"}
+
+
 def job_preview(tab_id: Any, job_id: Any, data_url: str) -> Event:
     return tab_group(tab_id), {"type": "job.preview", "job": str(job_id), "image": data_url}
 

@@ -14,11 +14,10 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from jobs.core import locks
+from jobs.core import locks, quotas
 from jobs.core.changes import job_event
 from jobs.core.events import Event
 from jobs.core.models import Job, Server, Upload, model_input_keys
-from jobs.core.service import check_limits
 from jobs.core.tabs import claim_tab
 from jobs.pool import graph_check, node_defs, placement
 from jobs.pool.inventory import combo_choices, is_upload
@@ -132,7 +131,7 @@ def submit_graph(
     job_id = job_id_for(prompt_id)
     with transaction.atomic():
         tab = claim_tab(tab_id, owner)
-        check_limits(tab, owner)
+        quotas.check_submission(owner, tab, graph=graph)
         try:
             with transaction.atomic():
                 job = Job.objects.create(id=job_id, tab=tab, **fields)

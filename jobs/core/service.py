@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.core import locks, servers, storage
+from jobs.core import locks, quotas, servers, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.errors import NotFound, ServiceError, parse_uuid
 from jobs.core.events import Event
@@ -46,24 +45,6 @@ def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:
     if job is None:
         raise NotFound("not_found", "No such job.")
     return job
-
-
-def check_limits(tab: Tab, session_key: str) -> None:
-    active = Job.objects.filter(status__in=ACTIVE_STATUSES)
-    if active.filter(tab=tab).count() >= settings.COMFYWEB_MAX_ACTIVE_PER_TAB:
-        raise ServiceError(
-            "too_many_jobs",
-            f"This tab already has {settings.COMFYWEB_MAX_ACTIVE_PER_TAB} active jobs; "
-            "wait for one to finish.",
-            status=429,
-        )
-    if active.filter(session_key=session_key).count() >= settings.COMFYWEB_MAX_ACTIVE_PER_SESSION:
-        raise ServiceError(
-            "too_many_jobs",
-            f"You already have {settings.COMFYWEB_MAX_ACTIVE_PER_SESSION} active jobs; "
-            "wait for some to finish.",
-            status=429,
-        )
 
 
 def submit_job(
@@ -105,7 +86,7 @@ def submit_job(
         raise ServiceError("no_capable_server", refusal, field=field)
     with transaction.atomic():
         tab = claim_tab(tab_id, session_key)
-        check_limits(tab, session_key)
+        quotas.check_submission(session_key, tab, workflow, values)
         job = Job.objects.create(
             tab=tab, session_key=session_key, workflow=workflow, params=values, needs=needs.to_json()
         )

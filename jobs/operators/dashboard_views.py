@@ -19,6 +19,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt, csrf_protect, ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
+from jobs.core import quotas, usage
 from jobs.core.errors import ServiceError
 from jobs.core.models import Server
 from jobs.operators import dashboard, pool_actions
@@ -47,6 +48,8 @@ def pool_page(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Pool dashboard",
         "snapshot": dashboard.snapshot(),
+        # Today's usage per group (issue U), read at page load; the usage page has any period.
+        "usage_today": usage.by_group(since=quotas.day_start()),
     }
     return render(request, "pool/dashboard.html", context)
 

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jobs.core import usage
 from jobs.core.instruments import REGISTRY
 from jobs.core.models import ACTIVE_STATUSES, Job, JobStatus, Server, Tab
 
@@ -95,6 +96,25 @@ class PoolCollector(Collector):
             "Tabs holding a lock.",
             value=Tab.objects.filter(server__isnull=False).count(),
         )
+        yield from _group_usage()
+
+
+def _group_usage() -> Iterator[GaugeMetricFamily]:
+    """Usage per group since the start (issue U): groups only, never people, so the label set
+    stays as small as the list of groups. One aggregate query per scrape."""
+    rows = usage.by_group()
+    if not rows:
+        return
+    described = {
+        "jobs": "Jobs submitted by the group's members (a person in several groups counts in each).",
+        "failures": "Failed jobs of the group's members.",
+        "gpu_seconds": "Execution time on servers of the group's members' jobs.",
+    }
+    for figure, text in described.items():
+        family = GaugeMetricFamily(f"comfyweb_group_{figure}", text, labels=["group"])
+        for row in rows:
+            family.add_metric([row.who], float(getattr(row, figure)))
+        yield family
 
 
 REGISTRY.register(PoolCollector())

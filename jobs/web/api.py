@@ -26,7 +26,7 @@ from jobs.core.models import Workflow
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.core.uploads import accept_upload
 from jobs.core.workflows import public_params, with_model_choices
-from jobs.web import http
+from jobs.web import access, http
 
 log = logging.getLogger("jobs.web.api")
 
@@ -37,7 +37,7 @@ class SessionCookie(APIKeyCookie):
     param_name = settings.SESSION_COOKIE_NAME
 
     def authenticate(self, request: HttpRequest, key: str | None) -> str | None:
-        return request.session.session_key or None
+        return access.owner_of(request)
 
 
 api = NinjaAPI(

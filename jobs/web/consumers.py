@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from jobs.core import delivery, errors, events, service, tabs
+from jobs.web import access
 
 db = database_sync_to_async
 log = logging.getLogger("jobs.web.consumers")
@@ -31,6 +32,7 @@ CLOSE_REFUSED = 4403
 # only with 1000 or 3000-4999, so this is 1009 in the application range. Frames over 1 MiB
 # never reach us: Daphne itself drops those connections.
 CLOSE_TOO_BIG = 4009
+OWNER_CHANGED = 4001  # a sign-in adopted the tab: reconnect with the new session
 MAX_FRAME = 64 * 1024
 
 
@@ -71,11 +73,13 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
-        session = self.scope.get("session")
-        session_key = getattr(session, "session_key", None)
+        session_key = access.owner_of_scope(self.scope)
         await self.accept()
         if not session_key:
-            await self._refuse("no_session", "Open the app page first: it starts your session.")
+            if access.accounts_mode():
+                await self._refuse("not_signed_in", "Sign in first.")
+            else:
+                await self._refuse("no_session", "Open the app page first: it starts your session.")
             return
         try:
             tab = await db(tabs.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
@@ -199,6 +203,12 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
 
     async def job_preview(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
+
+    async def owner_changed(self, event: dict[str, Any]) -> None:
+        """The tab's owner changed (a sign-in adopted it): this socket's identity is stale, so
+        it closes and the page reconnects with its new session."""
+        await self.send_json(event)
+        await self.close(code=OWNER_CHANGED)
 
 
 def _utf8_size(text: str) -> int:

@@ -22,7 +22,7 @@ from jobs.core import servers as servers_status
 from jobs.core.models import Output, Server, Upload, Workflow
 from jobs.core.workflows import UPLOAD_TYPES
 from jobs.media.detect import MEDIA
-from jobs.web import ranges, thumbnails
+from jobs.web import access, ranges, thumbnails
 from jobs.web.api import workflow_list
 
 GALLERY_PAGE_SIZE = 24
@@ -102,9 +102,9 @@ def _start_session(request: HttpRequest) -> str:
     if not request.session.session_key:
         request.session["started"] = True
         request.session.save()
-    session_key = request.session.session_key
-    assert session_key is not None  # save() created the session if there was none
-    return session_key
+    owner = access.owner_of(request)
+    assert owner is not None  # a session exists now; in accounts mode, a person signed in
+    return owner
 
 
 @require_GET
@@ -215,7 +215,7 @@ def _owned_file(request: HttpRequest, model, file_id: uuid.UUID):
     query = model.objects.filter(id=file_id)
     if not request.user.is_staff:
         owner = "job__session_key" if model is Output else "session_key"
-        query = query.filter(**{owner: request.session.session_key or "-"})
+        query = query.filter(**{owner: access.owner_of(request) or "-"})
     item = query.first()
     if item is None:
         raise Http404

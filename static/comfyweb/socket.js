@@ -140,6 +140,11 @@ export function openTabSocket({ tab, handlers, onState, hasActiveJob, onRefused 
       s.failures = 0;
       s.refused = 0;
       s.lastResync = 0;
+    } else if (msg.type === "owner.changed") {
+      // A sign-in adopted this tab: this socket speaks for the old session. Start over
+      // with the new cookie (the server closes its side too, where events cross a layer).
+      drop();
+      return;
     } else if (NUMBERED.includes(msg.type) && !inOrder(msg)) {
       return;
     }

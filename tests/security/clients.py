@@ -14,13 +14,33 @@ from django.test import Client
 
 from tests.factories import png_bytes
 
+# Set by the `identity` fixture (conftest.py): each browser is then a new signed-in person.
+AS_PEOPLE = [False]
+
 
 def browser() -> Client:
-    """A browser that opened the app page: it has a session cookie and a CSRF token."""
+    """A browser that opened the app page: it has a session cookie and a CSRF token (and,
+    under the `identity` fixture's "people", a person of its own signed in)."""
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    if AS_PEOPLE[0]:
+        from django.contrib.auth.models import User
+
+        client.force_login(User.objects.create_user(f"person-{uuid.uuid4().hex[:12]}"))
     assert client.get("/").status_code == 200
     client.csrf = client.cookies["csrftoken"].value  # type: ignore[attr-defined]
     return client
+
+
+def owner_key(client: Client) -> str:
+    """Who owns what this browser makes: its person's key, else its session's."""
+    user_id = client.session.get("_auth_user_id")
+    return f"user:{user_id}" if user_id else client.session.session_key
+
+
+def stranger_answer() -> int:
+    """What a browser nobody signed in to gets for someone's file: 404 (a session of its own
+    owns nothing), or in accounts mode the way to the sign-in page."""
+    return 302 if AS_PEOPLE[0] else 404
 
 
 def post(client: Client, path: str, data: Any = None, **extra: Any):

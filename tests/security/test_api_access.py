@@ -11,7 +11,7 @@ from django.test import Client
 from jobs.core.models import Job, Tab, Workflow
 from tests.security.clients import browser, error_of, post, submit, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("identity")]
 
 UNSAFE = ("post", "put", "patch", "delete")
 

@@ -11,9 +11,9 @@ from django.test import Client
 from jobs.core import storage
 from jobs.core.models import Job, Output, Tab, Workflow
 from tests.factories import png_bytes
-from tests.security.clients import browser, upload
+from tests.security.clients import browser, owner_key, stranger_answer, upload
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("identity")]
 
 
 def an_output(session_key: str) -> Output:
@@ -38,19 +38,19 @@ def test_an_upload_is_served_to_its_session_and_staff_only():
     url = upload(owner).json()["url"]
     assert owner.get(url).status_code == 200
     assert stranger.get(url).status_code == 404
-    assert Client().get(url).status_code == 404
+    assert Client().get(url).status_code == stranger_answer()
     assert staff().get(url).status_code == 200
 
 
 def test_an_output_is_served_to_its_session_and_staff_only():
     owner, stranger = browser(), browser()
-    output = an_output(owner.session.session_key)
+    output = an_output(owner_key(owner))
     url = f"/files/outputs/{output.id}/"
     served = owner.get(url)
     assert served.status_code == 200 and b"".join(served.streaming_content) == png_bytes()
     assert served["Cache-Control"].startswith("private")
     assert stranger.get(url).status_code == 404
-    assert Client().get(url).status_code == 404
+    assert Client().get(url).status_code == stranger_answer()
     assert staff().get(url).status_code == 200
 
 
@@ -87,7 +87,7 @@ def test_an_upload_id_is_not_an_output_id():
 def test_path_traversal_looking_ids_are_404(kind, tail):
     owner = browser()
     upload(owner)
-    an_output(owner.session.session_key)
+    an_output(owner_key(owner))
     answer = owner.get(f"/files/{kind}/{tail}")
     assert answer.status_code == 404
     body = b"" if answer.streaming else answer.content

@@ -63,6 +63,7 @@ class Command(BaseCommand):
 
         run_relay = options["relay"] == "yes" or (options["relay"] == "auto" and not settings.REDIS_URL)
         tasks: list[asyncio.Task] = []
+        self._tell_access()
 
         def ready() -> None:
             # Everything loaded so far (Django, the URL conf, the models) lives as long as the
@@ -95,6 +96,20 @@ class Command(BaseCommand):
             ready_callable=ready,
             signal_handlers=True,
         ).run()
+
+    def _tell_access(self) -> None:
+        """Say the access mode, and in accounts mode how to make the first staff account."""
+        from django.contrib.auth import get_user_model
+
+        if settings.COMFYWEB_ACCESS != "accounts":
+            self.stdout.write("access: open (no sign-in; each browser session owns its jobs)")
+            return
+        signup = "open sign-up" if settings.COMFYWEB_OPEN_SIGNUP else "sign-up by invitation"
+        self.stdout.write(f"access: accounts ({signup}; invitations in the admin)")
+        if not get_user_model().objects.filter(is_superuser=True).exists():
+            self.stdout.write(
+                "no staff account yet: create one with `.venv/bin/python manage.py createsuperuser`"
+            )
 
     def _start_simulators(self, count: int, delay: float, register_named) -> list[str]:
         """Start `count` simulators as child processes; returns their names."""
