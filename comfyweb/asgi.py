@@ -19,14 +19,23 @@ from django.conf import settings  # noqa: E402
 
 from comfyweb.ports import PortRouter  # noqa: E402
 from comfyweb.routing import comfyui_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from jobs.web.socket_auth import TokenGate  # noqa: E402
 
 app = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # A token (issue T) or the session cookie, which must come from one of our pages.
+        "websocket": TokenGate(
+            URLRouter(websocket_urlpatterns),
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        ),
     }
 )
-comfyui = ProtocolTypeRouter(
-    {"http": comfyui_asgi_application(), "websocket": URLRouter(comfyui_websocket_urlpatterns)}
+from jobs.comfyapi.prefix import TokenPrefix  # noqa: E402
+
+comfyui = TokenPrefix(
+    ProtocolTypeRouter(
+        {"http": comfyui_asgi_application(), "websocket": URLRouter(comfyui_websocket_urlpatterns)}
+    )
 )
 application = PortRouter(app, comfyui, settings.COMFYWEB_COMFYUI_PORT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
@@ -173,6 +174,16 @@ COMFYWEB_ACCESS = env_choice("COMFYWEB_ACCESS", "open", ("open", "accounts"))
 # e-mail addresses in COMFYWEB_SIGNUP_DOMAINS, comma-separated).
 COMFYWEB_OPEN_SIGNUP = env_bool("COMFYWEB_OPEN_SIGNUP", False)
 COMFYWEB_SIGNUP_DOMAINS = [d.lower().lstrip("@") for d in env_list("COMFYWEB_SIGNUP_DOMAINS")]
+# Webhooks (issue T): networks a callback may reach although not public (CIDRs, comma-
+# separated; e.g. 127.0.0.1/32 for a receiver on this machine), and for how long after a job
+# ended a failing call is tried again.
+COMFYWEB_WEBHOOK_ALLOW = env_list("COMFYWEB_WEBHOOK_ALLOW")
+for _network in COMFYWEB_WEBHOOK_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"COMFYWEB_WEBHOOK_ALLOW: {_network!r} is not a network (CIDR)") from None
+COMFYWEB_WEBHOOK_RETRY_FOR = env_float("COMFYWEB_WEBHOOK_RETRY_FOR", 3600.0)
 # Days an invitation link stays valid.
 COMFYWEB_INVITATION_DAYS = env_int("COMFYWEB_INVITATION_DAYS", 14, minimum=1)
 COMFYWEB_MAX_UPLOAD_BYTES = env_int("COMFYWEB_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)

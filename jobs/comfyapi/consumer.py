@@ -63,7 +63,7 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.scope.get("headers", [])}
-        caller = caller_of(self.scope)
+        caller = await database_sync_to_async(caller_of)(self.scope)
         if caller is None or not origin_allowed(headers):
             await self.close(code=CLOSE_REFUSED)
             return

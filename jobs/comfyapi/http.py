@@ -80,7 +80,8 @@ def comfy_view(methods: tuple[str, ...]) -> Callable[[Callable[..., HttpResponse
             if caller is None:
                 return prompt_error(
                     "unauthorized",
-                    "This ComfyUI endpoint needs a token (COMFYWEB_COMFYUI_ANONYMOUS is off).",
+                    "This ComfyUI endpoint needs a valid token: Authorization: Bearer <token>, "
+                    "HTTP Basic with the token as the password, or a /t/<token>/ prefix.",
                     401,
                 )
             try:

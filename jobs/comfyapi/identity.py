@@ -4,12 +4,17 @@ Ownership in ComfyWeb is a key on tabs, jobs and uploads (the browser session's 
 page). Here, in `open` mode and when COMFYWEB_COMFYUI_ANONYMOUS allows it, every caller is the
 one anonymous identity ANONYMOUS: they share its uploads, history and files, and each clientId
 keeps its own tab, socket frames and queue count (docs/comfyui-endpoint.md, "Who is calling").
-Tokens (Bearer, Basic with the token as password, a `/t/<token>/` prefix) come with issue T:
-they map to a person's key here, and nowhere else changes.
+With a person's API token (issue T: `Authorization: Bearer <token>`, HTTP Basic with the
+token as the password, as comfy-api-simplified and SillyTavern send it, or a `/t/<token>/`
+path prefix, which jobs.comfyapi.prefix turns into the Bearer header) the caller is that
+person: their quotas, permissions and gallery. A token that is unknown, revoked or expired
+is refused, never taken for the anonymous identity.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +22,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+
+from jobs.people import owners, tokens
 
 ANONYMOUS = "comfyui:anonymous"
 # Tabs of ComfyUI clients are named from (owner, clientId): the same client finds its tab again.
@@ -37,12 +44,36 @@ def _headers(request_or_scope: HttpRequest | Mapping[str, Any]) -> dict[str, str
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
+def token_in(headers: Mapping[str, str]) -> str | None:
+    """A ComfyWeb token from `Authorization`: Bearer, or Basic with the token as the password.
+    Only a value shaped like one of ours (tokens.PREFIX) counts: clients such as Open WebUI
+    send `Bearer <whatever key its user typed>` to any ComfyUI, and ComfyUI ignores it."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    found: str | None = None
+    if scheme.lower() == "bearer":
+        found = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            found = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return found if found and found.startswith(tokens.PREFIX) else None
+
+
 def caller_of(request_or_scope: HttpRequest | Mapping[str, Any]) -> Caller | None:
-    """The caller of a request or a socket's scope; None when it may not call at all."""
+    """The caller of a request or a socket's scope; None when it may not call at all (a bad
+    token; no token where anonymous callers are not allowed, or in accounts mode). Reads the
+    database for a token: call it from a thread in async code."""
     headers = _headers(request_or_scope)
     name = (headers.get("comfy-usage-source") or headers.get("user-agent") or "").strip()
+    token = token_in(headers)
+    if token is not None:
+        found = tokens.find(token)
+        if found is None:
+            return None
+        return Caller(owners.of_user(found.user_id), (name or f"API token {found.name}")[:MAX_CLIENT_NAME])
     if not settings.COMFYWEB_COMFYUI_ANONYMOUS or settings.COMFYWEB_ACCESS == "accounts":
-        return None  # accounts mode: every caller is a person (tokens come with issue T)
+        return None  # accounts mode: every caller is a person, with a token
     return Caller(ANONYMOUS, name[:MAX_CLIENT_NAME])
 
 

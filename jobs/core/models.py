@@ -306,3 +306,33 @@ class RelayLease(models.Model):
     server = models.OneToOneField(Server, on_delete=models.CASCADE, related_name="lease")
     holder = models.CharField(max_length=100)
     expires_at = models.DateTimeField()
+
+
+class WebhookCall(models.Model):
+    """A job's callback (issue T): one POST of its JOB when it ends, signed with its person's
+    key, retried with backoff for a bounded time (jobs.core.callbacks, jobs.relay.webhooks)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="webhook")
+    url = models.CharField(max_length=2000)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.IntegerField(null=True, blank=True, help_text="HTTP status of the last try")
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    next_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a relay is calling it now
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    gave_up_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["delivered_at", "gave_up_at"])]
+
+    def __str__(self) -> str:
+        return f"webhook of {self.job_id}"
+
+    @property
+    def state(self) -> str:
+        if self.delivered_at is not None:
+            return "delivered"
+        if self.gave_up_at is not None:
+            return "gave up"
+        return "retrying" if self.attempts else "waiting for the job"

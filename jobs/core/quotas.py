@@ -39,6 +39,7 @@ def limits_of(owner: str) -> Limits:
             max_active=row.max_active,
             jobs_per_day=row.jobs_per_day,
             workflows=None if row.all_workflows else frozenset(w.slug for w in row.workflows.all()),
+            raw_graphs=row.comfyui_graphs,
             max_steps=row.max_steps,
             max_pixels=row.max_pixels,
             max_batch=row.max_batch,
@@ -81,6 +82,8 @@ def check_submission(
             field="workflow",
             status=403,
         )
+    if workflow is None and not limits.raw_graphs:
+        raise ServiceError("not_permitted", "Your group may not send whole graphs.", status=403)
     if limits.max_active is not None and active.filter(session_key=owner).count() >= limits.max_active:
         raise ServiceError(
             "too_many_jobs",

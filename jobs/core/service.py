@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.core import locks, quotas, servers, storage
+from jobs.core import callbacks, locks, quotas, servers, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.errors import NotFound, ServiceError, parse_uuid
 from jobs.core.events import Event
@@ -25,6 +25,7 @@ from jobs.core.models import (
     JobStatus,
     Tab,
     Upload,
+    WebhookCall,
     Workflow,
 )
 from jobs.core.serializers import jobs_queryset
@@ -48,9 +49,18 @@ def owned_job(job_id: Any, session_key: str, *, staff: bool = False) -> Job:
 
 
 def submit_job(
-    session_key: str, tab_id: Any, workflow_slug: Any, params: Any, ref: str | None = None
+    session_key: str,
+    tab_id: Any,
+    workflow_slug: Any,
+    params: Any,
+    ref: str | None = None,
+    *,
+    callback_url: Any = None,
+    source: str = "",
 ) -> tuple[Job, list[Event]]:
-    """Store a new pending job for a tab; the relay dispatches it."""
+    """Store a new pending job for a tab; the relay dispatches it. `callback_url`: a webhook
+    called once when it ends (jobs.core.callbacks); `source`: the program that sent it (an
+    API token's name), shown in the gallery."""
     tab_id = parse_uuid(tab_id, "tab")
     # The graph is not needed to accept a job (the relay reads it to dispatch): not decoded here.
     workflow = Workflow.objects.filter(slug=str(workflow_slug), enabled=True).defer("graph").first()
@@ -78,6 +88,7 @@ def submit_job(
             article = "an" if media[0] in "aeiou" else "a"
             message = f"{name}: needs {what}, and this upload is {article} {media}."
             raise ServiceError("invalid_param", message, field=name)
+    callback = callbacks.check_callback(callback_url, session_key)
     needs = of_job(requirements, values)
     verdict = placement.judge(locks.server_loads(for_update=False), needs)
     if verdict.refusal is not None:
@@ -88,8 +99,15 @@ def submit_job(
         tab = claim_tab(tab_id, session_key)
         quotas.check_submission(session_key, tab, workflow, values)
         job = Job.objects.create(
-            tab=tab, session_key=session_key, workflow=workflow, params=values, needs=needs.to_json()
+            tab=tab,
+            session_key=session_key,
+            workflow=workflow,
+            params=values,
+            needs=needs.to_json(),
+            source=source[:200],
         )
+        if callback is not None:
+            WebhookCall.objects.create(job=job, url=callback)
         event = job_event(job, ref)
     return job, [event]  # as stored (no re-read): a new job has no server and no outputs
 

@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from jobs.people.models import GroupLimits, Invitation
+from jobs.core.models import WebhookCall
+from jobs.people.models import ApiToken, GroupLimits, Invitation
 
 
 @admin.register(Invitation)
@@ -54,3 +55,31 @@ admin.site.unregister(Group)
 @admin.register(Group)
 class GroupWithLimitsAdmin(GroupAdmin):
     inlines = [LimitsInline]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Staff see every person's tokens (never the tokens themselves) and may revoke any."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "prefix")
+    readonly_fields = ("user", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a token is made by its person, who alone sees it once
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {revoked} token(s).")
+
+
+@admin.register(WebhookCall)
+class WebhookCallAdmin(admin.ModelAdmin):
+    list_display = ("job", "url", "attempts", "last_status", "delivered_at", "gave_up_at")
+    readonly_fields = [f.name for f in WebhookCall._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

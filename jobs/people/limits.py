@@ -25,6 +25,7 @@ class Limits:
     max_active: int | None = None
     jobs_per_day: int | None = None
     workflows: frozenset[str] | None = None
+    raw_graphs: bool = True  # whole graphs through the ComfyUI endpoint (the most generous: any)
     max_steps: int | None = None
     max_pixels: int | None = None
     max_batch: int | None = None

@@ -58,6 +58,9 @@ class GroupLimits(models.Model):
     workflows = models.ManyToManyField(
         "jobs.Workflow", blank=True, help_text="The workflows it may run, when not all of them."
     )
+    comfyui_graphs = models.BooleanField(
+        default=True, help_text="May send whole graphs through the ComfyUI-compatible endpoint."
+    )
     max_steps = models.PositiveIntegerField(null=True, blank=True, help_text="Sampling steps.")
     max_pixels = models.PositiveIntegerField(null=True, blank=True, help_text="Width × height.")
     max_batch = models.PositiveIntegerField(null=True, blank=True, help_text="Batch size.")
@@ -68,3 +71,38 @@ class GroupLimits(models.Model):
 
     def __str__(self) -> str:
         return f"limits of {self.group.name}"
+
+
+class ApiToken(models.Model):
+    """A person's personal token for programs (issue T): shown once, stored as its SHA-256.
+    A program with it acts as the person: their rights, quotas and gallery."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False, help_text="The token's first characters.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class WebhookSecret(models.Model):
+    """The key a person's webhook calls are signed with (HMAC-SHA256), one per person."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_secret"
+    )
+    secret = models.CharField(max_length=64, default=_token)
+    created_at = models.DateTimeField(auto_now=True)

@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+import httpx
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -24,7 +25,7 @@ from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
 from jobs.pool.balancer import UNPLANNED
 from jobs.pool.dispatch import Reservations, Waiting, fair_order, positions
-from jobs.relay import leases
+from jobs.relay import leases, webhooks
 from jobs.relay.watcher import ServerWatcher
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ HOUSEKEEPING_EVERY = 2.0
 # Seconds between reads of the server list and lease renewals, at most; a "pool" or "refresh"
 # nudge (an operator's change) makes the next step read it at once. Well inside the lease.
 SYNC_EVERY = 1.0
+# How often the relay looks for webhooks to call (issue T).
+WEBHOOKS_EVERY = 0.5
 
 
 def _enabled_servers() -> list[tuple[int, str, str, str, str]]:
@@ -64,6 +67,9 @@ class Relay:
         # their model offline, their tab's jobs elsewhere), as the last pass found.
         self._reasons: dict[uuid.UUID, dict[str, Any]] = {}
         self._stranded_since: float | None = None  # since when no server has been reachable
+        self._next_webhooks = 0.0
+        self._webhooks: asyncio.Task | None = None
+        self._webhook_client: httpx.AsyncClient | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -99,11 +105,25 @@ class Relay:
             if time.monotonic() >= self._next_bound_check:
                 self._next_bound_check = time.monotonic() + SYNC_EVERY
                 await self.submit_bound()
+            if time.monotonic() >= self._next_webhooks:
+                self._next_webhooks = time.monotonic() + WEBHOOKS_EVERY
+                await self.call_webhooks()
             if time.monotonic() >= self._next_housekeeping:
                 self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
                 await self.housekeeping()
         except Exception:
             log.exception("relay step failed")
+
+    async def call_webhooks(self) -> None:
+        """Post ended jobs' webhooks that are due (jobs.relay.webhooks), in the background: a
+        slow receiver never holds up dispatch."""
+        if self._webhooks is not None and not self._webhooks.done():
+            return
+        if self._webhook_client is None:
+            self._webhook_client = webhooks.new_client()
+        self._webhooks = asyncio.get_running_loop().create_task(webhooks.deliver_due(self._webhook_client))
+        self._tasks.add(self._webhooks)
+        self._webhooks.add_done_callback(self._tasks.discard)
 
     async def housekeeping(self) -> None:
         """Periodic work: fail over tabs of long-unreachable servers, clean up gone tabs."""
@@ -114,6 +134,8 @@ class Relay:
             log.info("cleaned up %d closed tabs", closed)
 
     async def close(self) -> None:
+        if self._webhook_client is not None:
+            await self._webhook_client.aclose()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

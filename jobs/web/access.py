@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 
-from jobs.people import owners
+from jobs.people import owners, tokens
 from jobs.web.http import json_error
 
 # Reachable without signing in, in accounts mode: signing in and up, password reset, the
@@ -36,6 +36,11 @@ ANONYMOUS_OWNER = "comfyweb_anonymous_owner"
 
 def accounts_mode() -> bool:
     return settings.COMFYWEB_ACCESS == "accounts"
+
+
+def token_of(request: HttpRequest) -> Any:
+    """The API token the request came with (jobs.people.models.ApiToken), or None."""
+    return getattr(request, "api_token", None)
 
 
 def owner_of(request: HttpRequest) -> str | None:
@@ -62,14 +67,34 @@ def owner_of_scope(scope: dict[str, Any]) -> str | None:
     return getattr(scope.get("session"), "session_key", None) or None
 
 
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if it is one."""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 class AccessMiddleware:
-    """In accounts mode, nothing but the public paths without a signed-in person: pages go to
-    the sign-in page, API calls get a JSON 401 (SPEC §4's error shape)."""
+    """Who is asking, and whether they may (issue U, T).
+
+    A request with `Authorization: Bearer <token>` acts as the token's person: their rights,
+    quotas and gallery. It carries no cookie, so no CSRF token is asked of it; a token that is
+    unknown, revoked or expired is a 401 `invalid_token`, never a fall back to the session.
+    In accounts mode, nothing but the public paths without a signed-in person: pages go to
+    the sign-in page, API calls get a JSON 401 (SPEC §4's error shape).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = bearer(request.headers.get("Authorization", ""))
+        if token is not None and request.path.startswith("/api/"):
+            found = tokens.find(token)
+            if found is None:
+                return json_error(401, "invalid_token", "This token is unknown, revoked or expired.")
+            request.user = found.user
+            request.api_token = found  # type: ignore[attr-defined]
+            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]  # no cookie: no CSRF
         if (
             accounts_mode()
             and not request.user.is_authenticated

@@ -8,12 +8,15 @@ with the new session.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
@@ -24,9 +27,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from jobs.core import events, owners
+from jobs.core import callbacks, events, owners
+from jobs.core.models import WebhookCall
 from jobs.people import owners as owner_keys
-from jobs.people.models import Invitation
+from jobs.people import tokens
+from jobs.people.models import ApiToken, Invitation, WebhookSecret
 from jobs.web.access import ANONYMOUS_OWNER
 
 
@@ -85,6 +90,40 @@ def signup(request: HttpRequest, token: str | None = None) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(settings.LOGIN_REDIRECT_URL)
     return render(request, "registration/signup.html", {"form": form, "invitation": invitation})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The person's page (issue T): API tokens (made here, shown once, revoked here), the key
+    webhook calls are signed with, and the last calls with their outcome."""
+    user_id = int(request.user.pk or 0)  # login_required: a person
+    new_token = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "create":
+            days = request.POST.get("days", "").strip()
+            expires = timezone.now() + timedelta(days=int(days)) if days.isdigit() and int(days) > 0 else None
+            _, new_token = tokens.create(user_id, request.POST.get("name", ""), expires)
+        elif action == "revoke" and request.POST.get("token", "").isdigit():
+            tokens.revoke(int(request.POST["token"]), user_id)
+        elif action == "rotate":
+            WebhookSecret.objects.update_or_create(
+                user_id=user_id, defaults={"secret": secrets.token_urlsafe(24)}
+            )
+        if new_token is None:
+            return redirect("account")
+    calls = WebhookCall.objects.filter(job__session_key=owner_keys.of_user(user_id)).order_by("-created_at")[
+        :20
+    ]
+    context = {
+        "tokens": ApiToken.objects.filter(user_id=user_id),
+        "new_token": new_token,
+        "secret": callbacks.secret_of(user_id),
+        "calls": calls,
+        "signature_header": callbacks.SIGNATURE_HEADER,
+    }
+    return render(request, "registration/account.html", context)
 
 
 @receiver(user_logged_in)

@@ -15,6 +15,7 @@ class LoginView(auth_views.LoginView):
 
 
 urlpatterns = [
+    path("", accounts.account, name="account"),
     path("login/", LoginView.as_view(), name="login"),
     path("signup/", accounts.signup, name="signup"),
     path("invite/<str:token>/", accounts.signup, name="invite"),

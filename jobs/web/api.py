@@ -19,7 +19,7 @@ from django.urls import reverse
 from ninja import Field, File, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
-from ninja.security import APIKeyCookie
+from ninja.security import APIKeyCookie, HttpBearer
 
 from jobs.core import errors, events, servers, service, tabs
 from jobs.core.models import Workflow
@@ -29,6 +29,9 @@ from jobs.core.workflows import public_params, with_model_choices
 from jobs.web import access, http
 
 log = logging.getLogger("jobs.web.api")
+
+# The tab of a program's jobs when it names none: one per token (uuid5 of the token's id).
+TOKEN_TABS = uuid.UUID("8f9b7a52-3c1d-4e0f-9a6b-2d5c7e1f4a30")
 
 
 class SessionCookie(APIKeyCookie):
@@ -40,11 +43,19 @@ class SessionCookie(APIKeyCookie):
         return access.owner_of(request)
 
 
+class BearerToken(HttpBearer):
+    """A person's API token (issue T): `Authorization: Bearer <token>`, checked by
+    jobs.web.access before the view; no cookie, so no CSRF."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> str | None:
+        return access.owner_of(request) if access.token_of(request) is not None else None
+
+
 api = NinjaAPI(
     title="ComfyWeb API",
     version="1.0",
     description="Run ComfyUI workflows on a pool of servers (SPEC §4).",
-    auth=SessionCookie(),
+    auth=[BearerToken(), SessionCookie()],
     urls_namespace="api",
 )
 
@@ -168,9 +179,10 @@ class TabOut(Schema):
 
 class JobIn(Schema):
     # Lengths bound what a hostile body can make the service look up or echo back.
-    tab: str = Field(max_length=64)
+    tab: str | None = Field(None, max_length=64, description="required, except with a token (its own tab)")
     workflow: str = Field(max_length=100)
     params: dict[str, Any] = {}
+    callback_url: str | None = Field(None, max_length=2000, description="a webhook called when the job ends")
 
 
 ERRORS = {
@@ -302,7 +314,16 @@ def upload_image(request: HttpRequest, file: File[UploadedFile]):
 
 @api.post("/jobs/", response=_ok(201, JobEnvelope), tags=["jobs"])
 def create_job(request: HttpRequest, body: JobIn):
-    job, found = service.submit_job(_session(request), body.tab, body.workflow, body.params)
+    token = access.token_of(request)
+    tab = body.tab
+    if tab is None:
+        if token is None:
+            raise errors.ServiceError("invalid_request", "tab: Field required", field="tab")
+        tab = str(uuid.uuid5(TOKEN_TABS, str(token.pk)))  # a program's jobs: its token's own tab
+    source = f"API token “{token.name}”" if token is not None else ""
+    job, found = service.submit_job(
+        _session(request), tab, body.workflow, body.params, callback_url=body.callback_url, source=source
+    )
     events.publish_and_nudge_sync(found, "submit")
     return Status(201, {"job": job_dict(job, outputs=[])})
 

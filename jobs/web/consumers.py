@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from jobs.core import delivery, errors, events, service, tabs
-from jobs.web import access
+from jobs.web import access, socket_auth
 
 db = database_sync_to_async
 log = logging.getLogger("jobs.web.consumers")
@@ -74,7 +74,7 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         session_key = access.owner_of_scope(self.scope)
-        await self.accept()
+        await self.accept(subprotocol=socket_auth.chosen_subprotocol(self.scope))
         if not session_key:
             if access.accounts_mode():
                 await self._refuse("not_signed_in", "Sign in first.")

@@ -182,12 +182,17 @@ async def test_two_clients_hear_only_their_own_prompts_and_an_interrupt_spares_t
             )
             theirs = again.json()["prompt_id"]
             assert theirs != wanted  # used before: a new id, as ComfyUI answers with its own
+            # Slow enough (a chain of blurs, 0.15 s a node) that the interrupt lands while it
+            # runs, even on a loaded machine.
             slow = invert_graph(name)
-            slow["4"] = {
-                "class_type": "ImageBlur",
-                "inputs": {"image": ["2", 0], "blur_radius": 3, "sigma": 1.0},
-            }
-            slow["5"] = {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "slow"}}
+            previous = ["2", 0]
+            for node in range(10, 22):
+                slow[str(node)] = {
+                    "class_type": "ImageBlur",
+                    "inputs": {"image": previous, "blur_radius": 3, "sigma": 1.0},
+                }
+                previous = [str(node), 0]
+            slow["5"] = {"class_type": "SaveImage", "inputs": {"images": previous, "filename_prefix": "slow"}}
             frames_alice = await _frames(alice, wanted)
             frames_bob = await _frames(bob, theirs)
             for frames, mine, other in ((frames_alice, wanted, theirs), (frames_bob, theirs, wanted)):
