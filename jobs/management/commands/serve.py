@@ -78,9 +78,11 @@ class Command(BaseCommand):
             )
             if comfyui_port is not None:
                 anonymous = (
-                    "anonymous callers allowed"
+                    "a person's API token needed"
+                    if settings.COMFYWEB_ACCESS == "accounts"
+                    else "anonymous callers allowed"
                     if settings.COMFYWEB_COMFYUI_ANONYMOUS
-                    else "no anonymous callers"
+                    else "API tokens only"
                 )
                 self.stdout.write(
                     f"ComfyUI-compatible endpoint on http://{options['host']}:{comfyui_port}/ ({anonymous})"
