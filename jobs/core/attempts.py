@@ -279,9 +279,10 @@ def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
     return [Waiting(*row) for row in rows], {p["session_key"]: p["count"] for p in placed}
 
 
-def plan_placements(order: list[Waiting]) -> dict[uuid.UUID, Planned]:
+def plan_placements(order: list[Waiting]) -> tuple[dict[uuid.UUID, Planned], float | None]:
     """Where warmth places this pass's waiting jobs that need model files (jobs.pool.schedule),
-    from one read of the pool and of the jobs' needs."""
+    from one read of the pool and of the jobs' needs; and in how many seconds the youngest
+    job held back to settle (COMFYWEB_PLACEMENT_SETTLE) may be placed (None: none is)."""
     needs = dict(Job.objects.filter(id__in=[w.job_id for w in order]).values_list("id", "needs"))
     now = timezone.now()
     queued = [
@@ -291,10 +292,17 @@ def plan_placements(order: list[Waiting]) -> dict[uuid.UUID, Planned]:
         for w in order
     ]
     if not any(q.needs.models for q in queued):
-        return {}
+        return {}, None
+    settle = settings.COMFYWEB_PLACEMENT_SETTLE
     with transaction.atomic():
         loads = locks.server_loads()
-    return dict(schedule.plan(loads, queued))
+    plans: dict[uuid.UUID, Planned] = dict(schedule.plan(loads, queued, settle))
+    young = [
+        settle - q.waited
+        for q in queued
+        if q.needs.models and q.waited < settle and plans.get(q.job_id) is None
+    ]
+    return plans, (max(min(young), 0.01) if young else None)
 
 
 def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:

@@ -132,11 +132,18 @@ class _Backlog:
         return len(self.sets[key]) * min(o.pace for o in serving) / len(serving)
 
 
-def plan(servers: Sequence[ServerLoad], jobs: Sequence[Queued]) -> dict[uuid.UUID, int | None]:
+def plan(
+    servers: Sequence[ServerLoad], jobs: Sequence[Queued], settle: float = 0.0
+) -> dict[uuid.UUID, int | None]:
     """For the jobs (in the fair order) that need model files and that some usable server
     can run: the server to bind each to now, or None for one that waits for a later pass.
     Jobs left out (no model files, a tab lock, nothing usable can run them) are placed as
-    before (jobs.pool.balancer, jobs.pool.placement)."""
+    before (jobs.pool.balancer, jobs.pool.placement).
+
+    `settle`: seconds a model set's oldest job must have waited before a server loads the set
+    for it. Jobs come in bursts over HTTP, one request at a time; a load decided on the first
+    job of a burst is decided without the rest of it. A job whose model is warm somewhere
+    with room goes at once."""
     lanes = [_Lane.of(s) for s in servers if s.enabled and s.online and not s.draining]
     by_id = {lane.load.id: lane for lane in lanes}
     for job in jobs[:WINDOW]:
@@ -149,7 +156,7 @@ def plan(servers: Sequence[ServerLoad], jobs: Sequence[Queued]) -> dict[uuid.UUI
         if not open_lanes:
             break
         lane = min(open_lanes, key=lambda lane: (lane.free, lane.load.name))
-        key = _choose(lane, backlog.runnable(lane), lanes, backlog)
+        key = _choose(lane, backlog.runnable(lane), lanes, backlog, settle)
         if key is None:
             lane.room = 0  # nothing worth its load: its slot stays free this pass
             continue
@@ -163,7 +170,9 @@ def plan(servers: Sequence[ServerLoad], jobs: Sequence[Queued]) -> dict[uuid.UUI
     return targets
 
 
-def _choose(lane: _Lane, keys: list[Key], lanes: list[_Lane], backlog: _Backlog) -> Key | None:
+def _choose(
+    lane: _Lane, keys: list[Key], lanes: list[_Lane], backlog: _Backlog, settle: float = 0.0
+) -> Key | None:
     """The model set a free slot of `lane` serves (the rules in the module docstring), or None
     when every set it could take is better left to the servers where it is warm."""
 
@@ -183,7 +192,7 @@ def _choose(lane: _Lane, keys: list[Key], lanes: list[_Lane], backlog: _Backlog)
         return max(candidates, key=lambda key: (drain(key), -backlog.first(key)))
 
     warm = [key for key in keys if lane.serves(key)]
-    cold = [key for key in keys if key not in warm and worth_loading(key)]
+    cold = [key for key in keys if key not in warm and backlog.waited(key) >= settle and worth_loading(key)]
     if not warm:
         return slowest(cold) if cold else None
     stay = min(warm, key=backlog.first)

@@ -182,7 +182,11 @@ class Relay:
         order = fair_order(waiting, placed)
         # Positions first, as the jobs wait now; the reason to wait is the last pass's.
         await self._publish_positions(order, self._reasons)
-        plans = await db(attempts.plan_placements)(order) if settings.COMFYWEB_WARM_PLACEMENT else {}
+        plans: dict[uuid.UUID, Any] = {}
+        if settings.COMFYWEB_WARM_PLACEMENT:
+            plans, settled_in = await db(attempts.plan_placements)(order)
+            if settled_in is not None:  # a pass when held-back jobs may be placed
+                asyncio.get_running_loop().call_later(settled_in, self._wake.set)
         reserved = Reservations()
         no_server: set[uuid.UUID] = set()
         reasons: dict[uuid.UUID, dict[str, Any]] = {}

@@ -136,3 +136,13 @@ def test_pick_server_follows_the_plan():
     assert pick_server(pool, needs(A), planned=None) is None, "planned to wait"
     assert pick_server(pool, needs(A), planned=pool[1].id) is None, "its server is full now"
     assert pick_server(pool, needs(A), planned=UNPLANNED).name == "s1", "the plain score"
+
+
+def test_a_load_waits_for_the_burst_to_settle_but_a_warm_server_with_room_takes_a_job_at_once():
+    pool = [server("warm", warmth=warm(A)), server("cold", warmth=warm(B))]
+    young = [Queued(uuid.uuid4(), needs(C), waited=0.1), Queued(uuid.uuid4(), needs(A), waited=0.1)]
+    targets = plan(pool, young, settle=0.3)
+    assert targets[young[0].job_id] is None, "no server loads C for a job of a burst still arriving"
+    assert targets[young[1].job_id] == pool[0].id, "A is warm with room: no wait"
+    settled = [Queued(uuid.uuid4(), needs(C), waited=0.4)]
+    assert plan(pool, settled, settle=0.3)[settled[0].job_id] is not None
