@@ -17,7 +17,15 @@ from django.utils import timezone
 from jobs.core.errors import ServiceError
 from jobs.core.models import ACTIVE_STATUSES, Job, Tab, Workflow
 from jobs.people import owners
-from jobs.people.limits import UNLIMITED, Limits, bind_values, most_generous, over_bounds
+from jobs.people.limits import (
+    UNLIMITED,
+    Limits,
+    bind_values,
+    forbidden_nodes,
+    most_generous,
+    node_lines,
+    over_bounds,
+)
 from jobs.people.models import GroupLimits
 
 
@@ -40,6 +48,8 @@ def limits_of(owner: str) -> Limits:
             jobs_per_day=row.jobs_per_day,
             workflows=None if row.all_workflows else frozenset(w.slug for w in row.workflows.all()),
             raw_graphs=row.comfyui_graphs,
+            allowed_nodes=node_lines(row.allowed_nodes) or None,
+            denied_nodes=node_lines(row.denied_nodes),
             max_steps=row.max_steps,
             max_pixels=row.max_pixels,
             max_batch=row.max_batch,
@@ -84,6 +94,10 @@ def check_submission(
         )
     if workflow is None and not limits.raw_graphs:
         raise ServiceError("not_permitted", "Your group may not send whole graphs.", status=403)
+    if workflow is None and (refused := forbidden_nodes(graph or {}, limits)):
+        raise ServiceError(
+            "not_permitted", f"Your group may not use these nodes: {', '.join(refused)}.", status=403
+        )
     if limits.max_active is not None and active.filter(session_key=owner).count() >= limits.max_active:
         raise ServiceError(
             "too_many_jobs",

@@ -26,6 +26,8 @@ class Limits:
     jobs_per_day: int | None = None
     workflows: frozenset[str] | None = None
     raw_graphs: bool = True  # whole graphs through the ComfyUI endpoint (the most generous: any)
+    allowed_nodes: frozenset[str] | None = None  # node classes a whole graph may use (None: any)
+    denied_nodes: frozenset[str] = frozenset()  # ... may not use (the most generous: those all deny)
     max_steps: int | None = None
     max_pixels: int | None = None
     max_batch: int | None = None
@@ -43,9 +45,11 @@ def most_generous(each: Iterable[Limits]) -> Limits | None:
     merged: dict[str, Any] = {}
     for f in fields(Limits):
         values = [getattr(limits, f.name) for limits in each]
-        if any(v is None for v in values):
+        if f.name == "denied_nodes":
+            merged[f.name] = frozenset.intersection(*values)
+        elif any(v is None for v in values):
             merged[f.name] = None
-        elif f.name == "workflows":
+        elif f.name in ("workflows", "allowed_nodes"):
             merged[f.name] = frozenset().union(*values)
         else:
             merged[f.name] = max(values)
@@ -71,6 +75,20 @@ class Excess:
         return (
             f"Your group allows at most {self.bound:,} for {what}; node {self.node} asks for {self.value:,}."
         )
+
+
+def node_lines(text: str) -> frozenset[str]:
+    """Node class names from an admin field: one per line (commas work too)."""
+    return frozenset(name.strip() for line in text.splitlines() for name in line.split(",") if name.strip())
+
+
+def forbidden_nodes(graph: Mapping[str, Any], limits: Limits) -> list[str]:
+    """The node classes of a whole graph its sender's groups do not allow."""
+    classes = {str(n.get("class_type")) for n in graph.values() if isinstance(n, Mapping)}
+    refused = classes & limits.denied_nodes
+    if limits.allowed_nodes is not None:
+        refused |= classes - limits.allowed_nodes
+    return sorted(refused)
 
 
 def _int(value: Any) -> int | None:

@@ -61,6 +61,12 @@ class GroupLimits(models.Model):
     comfyui_graphs = models.BooleanField(
         default=True, help_text="May send whole graphs through the ComfyUI-compatible endpoint."
     )
+    allowed_nodes = models.TextField(
+        blank=True, default="", help_text="Node classes a whole graph may use, one per line (empty: any)."
+    )
+    denied_nodes = models.TextField(
+        blank=True, default="", help_text="Node classes a whole graph may not use, one per line."
+    )
     max_steps = models.PositiveIntegerField(null=True, blank=True, help_text="Sampling steps.")
     max_pixels = models.PositiveIntegerField(null=True, blank=True, help_text="Width × height.")
     max_batch = models.PositiveIntegerField(null=True, blank=True, help_text="Batch size.")

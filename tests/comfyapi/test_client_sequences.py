@@ -8,12 +8,20 @@ and a client's prompt surviving a server killed mid-run.
 - comfy-cli's `comfy run`, comfy_cli/command/run.py (Comfy-Org/comfy-cli), WorkflowExecution:
   GET /object_info (preflight), the socket /ws?clientId=<uuid4>, POST /prompt {prompt,
   client_id, extra_data: {api_key_comfy_org}}, frames until `executing` node null.
+- SillyTavern, src/endpoints/stable-diffusion.js (SillyTavern/SillyTavern), the `comfy`
+  router: GET /system_stats (ping), GET /object_info for KSampler's samplers and schedulers,
+  CheckpointLoaderSimple, UNETLoader and VAELoader's files; POST /prompt with the body
+  `{"prompt": ...}` as a string (no JSON Content-Type), then GET /history (all of it) every
+  100 ms until the prompt's entry is there, `status.status_str`, the first of `images` (or
+  `gifs`), GET /view?filename&subfolder&type. No socket, no client_id; no Authorization but
+  on /interrupt, so a person's token goes in the base URL (`/t/<token>/`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -115,3 +123,44 @@ def test_a_clients_prompt_survives_its_server_killed_mid_run(tmp_path):
         graph["5"] = {"class_type": "PreviewImage", "inputs": {"images": ["4", 0]}}
         frames = asyncio.run(_run_and_kill_its_server(endpoint, graph, source))
         assert [f["type"] for f in frames][-3:] == ["execution_success", "status", "executing"]
+
+
+def sillytavern_generate(base: str, graph: dict) -> bytes:
+    """SillyTavern's ComfyUI calls, in its order (see the module docstring)."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/system_stats").status_code == 200
+        info = http.get("/object_info").json()
+        assert info["KSampler"]["input"]["required"]["sampler_name"][0]
+        assert info["KSampler"]["input"]["required"]["scheduler"][0]
+        for node, field in (
+            ("CheckpointLoaderSimple", "ckpt_name"),
+            ("UNETLoader", "unet_name"),
+            ("VAELoader", "vae_name"),
+        ):
+            assert isinstance(info[node]["input"]["required"][field][0], list)
+        sent = http.post(
+            "/prompt",
+            content=json.dumps({"prompt": graph}),
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+        )
+        assert sent.status_code == 200, sent.text
+        prompt_id = sent.json()["prompt_id"]
+        for _ in range(300):
+            item = http.get("/history").json().get(prompt_id)
+            if item:
+                break
+            time.sleep(0.1)
+        assert item and item["status"]["status_str"] == "success", item
+        outputs = list(item["outputs"].values())
+        image = next(i for o in outputs for i in o.get("images") or o.get("gifs") or [])
+        query = {"filename": image["filename"], "subfolder": image["subfolder"], "type": image["type"]}
+        view = http.get("/view", params=query)
+        assert view.status_code == 200
+        return view.content
+
+
+def test_sillytavern_polls_the_whole_history_and_views_its_image(endpoint):
+    wait_for_pool(endpoint)
+    source = png_bytes(14, 10, (90, 10, 160))
+    name = upload(endpoint, source, "st.png")["name"]
+    assert inverted(sillytavern_generate(endpoint.url, invert_graph(name)), source)

@@ -93,3 +93,12 @@ def test_a_group_without_whole_graphs_is_refused_in_comfyuis_shape(endpoint):
     answer = httpx.post(f"{endpoint.url}/prompt", json={"prompt": graph}, headers=bob)
     assert answer.status_code in (400, 403), answer.text
     assert "may not send whole graphs" in answer.text
+
+
+def test_sillytavern_with_the_token_in_its_base_url(endpoint):
+    from tests.comfyapi.test_client_sequences import sillytavern_generate
+
+    base = f"{endpoint.url}/t/{ANN}"
+    source = png_bytes(9, 9, (5, 100, 250))
+    sent = httpx.post(f"{base}/upload/image", files={"image": ("st.png", source)})
+    assert inverted(sillytavern_generate(base, invert_graph(sent.json()["name"])), source)

@@ -195,3 +195,18 @@ def test_staff_superusers_have_no_quota(accounts):
     client = device(boss)
     image = upload(client).json()["id"]
     assert submit(client, image).status_code == 201 and submit(client, image).status_code == 201
+
+
+def test_whole_graphs_and_their_node_classes_are_permissions_of_the_group(accounts):
+    from jobs.core import quotas
+    from jobs.core.errors import ServiceError
+
+    ann = person("ann", limits("no-invert", denied_nodes="ImageInvert"))
+    tab = Tab.objects.create(id=uuid.uuid4(), session_key=f"user:{ann.pk}")
+    graph = {"1": {"class_type": "LoadImage", "inputs": {}}, "2": {"class_type": "ImageInvert", "inputs": {}}}
+    with pytest.raises(ServiceError, match="may not use these nodes: ImageInvert"):
+        quotas.check_submission(f"user:{ann.pk}", tab, graph=graph)
+    quotas.check_submission(f"user:{ann.pk}", tab, graph={"1": graph["1"]})
+    ann.groups.set([limits("pages", comfyui_graphs=False)])
+    with pytest.raises(ServiceError, match="may not send whole graphs"):
+        quotas.check_submission(f"user:{ann.pk}", tab, graph={"1": graph["1"]})

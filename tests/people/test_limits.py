@@ -46,3 +46,25 @@ def test_a_parameter_value_is_bound_before_the_check_and_the_stored_graph_is_unt
 def test_owner_keys_of_people_and_sessions():
     assert of_user(7) == "user:7" and user_id_of("user:7") == 7
     assert user_id_of("abcdefsessionkey") is None and user_id_of("user:x") is None
+
+
+def test_node_classes_allowed_and_denied_per_group_with_the_most_generous_winning():
+    from jobs.people.limits import forbidden_nodes, node_lines
+
+    graph = {
+        "1": {"class_type": "LoadImage"},
+        "2": {"class_type": "ImageInvert"},
+        "3": {"class_type": "SaveImage"},
+    }
+    assert node_lines("LoadImage\n SaveImage, ImageInvert \n\n") == {"LoadImage", "SaveImage", "ImageInvert"}
+    assert forbidden_nodes(graph, Limits(denied_nodes=frozenset({"ImageInvert"}))) == ["ImageInvert"]
+    assert forbidden_nodes(graph, Limits(allowed_nodes=frozenset({"LoadImage"}))) == [
+        "ImageInvert",
+        "SaveImage",
+    ]
+    both = most_generous(
+        [Limits(denied_nodes=frozenset({"ImageInvert", "X"})), Limits(denied_nodes=frozenset({"X"}))]
+    )
+    assert both.denied_nodes == {"X"}, "a class is denied only when every group denies it"
+    either = most_generous([Limits(allowed_nodes=frozenset({"LoadImage"})), Limits(allowed_nodes=None)])
+    assert either.allowed_nodes is None
