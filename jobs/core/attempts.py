@@ -266,7 +266,7 @@ def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
     """Pending jobs not bound to a server, and each session's count of jobs on servers."""
     rows = list(
         Job.objects.filter(status=JobStatus.PENDING, server__isnull=True).values_list(
-            "id", "session_key", "created_at", "tab__server_id"
+            "id", "session_key", "created_at", "tab__server_id", "needs"
         )[:2000]
     )
     if not rows:
@@ -279,20 +279,25 @@ def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
     return [Waiting(*row) for row in rows], {p["session_key"]: p["count"] for p in placed}
 
 
+def any_needs_models(order: list[Waiting]) -> bool:
+    """Whether any waiting job needs a model file (else there is nothing for warmth to plan,
+    and a pass costs no query for it)."""
+    return any(isinstance(w.needs, dict) and w.needs.get("models") for w in order)
+
+
 def plan_placements(order: list[Waiting]) -> tuple[dict[uuid.UUID, Planned], float | None]:
     """Where warmth places this pass's waiting jobs that need model files (jobs.pool.schedule),
     from one read of the pool and of the jobs' needs; and in how many seconds the youngest
     job held back to settle (COMFYWEB_PLACEMENT_SETTLE) may be placed (None: none is)."""
-    needs = dict(Job.objects.filter(id__in=[w.job_id for w in order]).values_list("id", "needs"))
+    if not any_needs_models(order):
+        return {}, None
     now = timezone.now()
     queued = [
         schedule.Queued(
-            w.job_id, needs_from_json(needs.get(w.job_id)), w.tab_server, (now - w.created_at).total_seconds()
+            w.job_id, needs_from_json(w.needs), w.tab_server, waited=(now - w.created_at).total_seconds()
         )
         for w in order
     ]
-    if not any(q.needs.models for q in queued):
-        return {}, None
     settle = settings.COMFYWEB_PLACEMENT_SETTLE
     with transaction.atomic():
         loads = locks.server_loads()

@@ -12,6 +12,7 @@ import heapq
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Waiting:
     session_key: str
     created_at: datetime
     tab_server: int | None = None  # the server the job's tab is locked to, if any
+    needs: Any = None  # its Needs as stored (JSON), for warm placement (jobs.pool.schedule)
 
 
 def fair_order(waiting: list[Waiting], placed: dict[str, int] | None = None) -> list[Waiting]:

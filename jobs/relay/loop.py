@@ -183,7 +183,7 @@ class Relay:
         # Positions first, as the jobs wait now; the reason to wait is the last pass's.
         await self._publish_positions(order, self._reasons)
         plans: dict[uuid.UUID, Any] = {}
-        if settings.COMFYWEB_WARM_PLACEMENT:
+        if settings.COMFYWEB_WARM_PLACEMENT and attempts.any_needs_models(order):
             plans, settled_in = await db(attempts.plan_placements)(order)
             if settled_in is not None:  # a pass when held-back jobs may be placed
                 asyncio.get_running_loop().call_later(settled_in, self._wake.set)
