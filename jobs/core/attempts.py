@@ -23,6 +23,7 @@ from jobs.core.changes import job_event, release_events
 from jobs.core.events import Event
 from jobs.core.models import (
     ACTIVE_STATUSES,
+    SERVER_LARGE_FIELDS,
     Attempt,
     Job,
     JobStatus,
@@ -159,7 +160,7 @@ def start_attempt(
         if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:
             return _fail(job, "too_many_attempts", _gave_up(job))
         needs = job_needs(job)
-        loads = {load.id: load for load in locks.server_loads()}
+        loads = {load.id: load for load in locks.server_loads(warmth=bool(needs.models))}
         verdict = placement.judge(loads.values(), needs)
         if verdict.refusal is not None:
             return _fail(job, "no_capable_server", verdict.refusal)
@@ -195,9 +196,7 @@ def start_attempt(
         if lock_seq is not None:
             tab = (
                 Tab.objects.select_related("server")
-                .defer(
-                    "server__system_stats", "server__node_classes", "server__model_files", "server__warmth"
-                )
+                .defer(*(f"server__{name}" for name in SERVER_LARGE_FIELDS))
                 .get(id=job.tab_id)
             )
             found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))

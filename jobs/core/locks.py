@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from jobs.core import servers
-from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Server, ServerStatus, Tab
+from jobs.core.models import ACTIVE_STATUSES, SERVER_LARGE_FIELDS, Attempt, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
 from jobs.pool.requirements import NOTHING, Needs, needs_from_json
@@ -48,10 +48,11 @@ def bump_seq(tab_id) -> int:
     return int(row[0])
 
 
-def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
+def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[ServerLoad]:
     """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction
     (`for_update=False`: a plain read without the work counted, for judging a submission by
-    inventories and statuses alone, without locking the pool).
+    inventories and statuses alone, without locking the pool). `warmth=False`: for a job that
+    needs no model file, without projecting each server's warm models (one query less).
 
     Race: two tabs taking a lock at the same moment would both count the same load and pile
     onto one server. Locking the server rows first makes the second wait for the first's
@@ -65,7 +66,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     rows = list(
         query.filter(enabled=True)
         .order_by("id")
-        .defer("system_stats", "node_classes", "model_files", "warmth")
+        .defer(*SERVER_LARGE_FIELDS)
         .annotate(classes_text=Cast("node_classes", TextField()))
         .annotate(models_text=Cast("model_files", TextField()))
         .annotate(warmth_text=Cast("warmth", TextField()))
@@ -75,7 +76,8 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
     outstanding: dict[int, int] = {}
-    ahead = _last_placed([s.id for s in rows]) if for_update and settings.COMFYWEB_WARM_PLACEMENT else {}
+    warm = warmth and settings.COMFYWEB_WARM_PLACEMENT
+    ahead = _last_placed([s.id for s in rows]) if for_update and warm else {}
     if for_update:
         outstanding = dict(
             Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
@@ -89,7 +91,7 @@ def server_loads(*, for_update: bool = True) -> list[ServerLoad]:
             outstanding.get(s.id, 0),
             _inventory(s.classes_text, s.models_text),
             servers.status_now(s, now),
-            _projected(_warmth(s.warmth_text), ahead.get(s.id)) if settings.COMFYWEB_WARM_PLACEMENT else None,
+            _projected(_warmth(s.warmth_text), ahead.get(s.id)) if warm else None,
         )
         for s in rows
     ]
@@ -183,7 +185,7 @@ def acquire(
 
 def _server(server_id: int) -> Server:
     """The server a job goes to, without its large JSON columns (node list, system stats)."""
-    return Server.objects.defer("system_stats", "node_classes", "model_files", "warmth").get(id=server_id)
+    return Server.objects.defer(*SERVER_LARGE_FIELDS).get(id=server_id)
 
 
 def outstanding_on(server_id: int) -> int:

@@ -20,6 +20,11 @@ class ServerStatus(models.TextChoices):
     OFFLINE = "offline"
 
 
+# Server columns that hold what a server said (its /object_info runs to megabytes on a real
+# ComfyUI with custom nodes): never read where only its name, URL or limits are needed.
+SERVER_LARGE_FIELDS = ("system_stats", "node_classes", "model_files", "warmth", "object_info")
+
+
 class Server(models.Model):
     """One ComfyUI backend. Its URL is shown to staff only; users see `name`."""
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.urls import reverse
 
 from jobs.core import progress
-from jobs.core.models import ACTIVE_STATUSES, RAW_GRAPH, Job, Output, Tab
+from jobs.core.models import ACTIVE_STATUSES, RAW_GRAPH, SERVER_LARGE_FIELDS, Job, Output, Tab
 
 
 def _iso(value) -> str | None:
@@ -122,11 +122,7 @@ LARGE_RELATED = (
     "workflow__graph",
     "workflow__params",
     "workflow__requirements",
-    "server__system_stats",
-    "server__node_classes",
-    "server__model_files",
-    "server__warmth",
-    "server__object_info",
+    *(f"server__{name}" for name in SERVER_LARGE_FIELDS),
 )
 # A raw graph's graph and secrets: never part of a JOB (the secrets are never shown at all).
 LARGE_OWN = ("graph", "secrets")

@@ -10,7 +10,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from jobs.core.errors import Forbidden, NotFound, parse_uuid
-from jobs.core.models import ACTIVE_STATUSES, Job, Tab
+from jobs.core.models import ACTIVE_STATUSES, SERVER_LARGE_FIELDS, Job, Tab
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 
 
@@ -26,9 +26,14 @@ def claim_tab(tab_id: Any, session_key: str) -> Tab:
     return tab
 
 
+def with_server():
+    """Tabs with their locked server's row, less what the server said (SERVER_LARGE_FIELDS)."""
+    return Tab.objects.select_related("server").defer(*(f"server__{name}" for name in SERVER_LARGE_FIELDS))
+
+
 def owned_tab(tab_id: Any, session_key: str) -> Tab:
     tab_uuid = parse_uuid(tab_id, "tab")
-    tab = Tab.objects.select_related("server").filter(id=tab_uuid, session_key=session_key).first()
+    tab = with_server().filter(id=tab_uuid, session_key=session_key).first()
     if tab is None:
         raise NotFound("not_found", "No such tab.")
     return tab
@@ -86,7 +91,7 @@ def tab_snapshot(tab_id: Any) -> dict[str, Any]:
     Read in one transaction so that the seq matches the state (SPEC §5).
     """
     with transaction.atomic():
-        tab = Tab.objects.select_related("server").get(id=tab_id)
+        tab = with_server().get(id=tab_id)
         jobs = [job_dict(j) for j in jobs_queryset().filter(tab=tab)]
         return {
             "type": "tab.snapshot",
