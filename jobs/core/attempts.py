@@ -389,24 +389,29 @@ def finish(
         Attempt.objects.filter(job_id=job_id, number=attempt).update(
             status=status, finished_at=now, error=error
         )
-        for out in outputs:
-            Output.objects.get_or_create(
-                job_id=job_id,
-                node_id=out.node_id,
-                index=out.index,
-                defaults={
-                    "file": out.file,
-                    "filename": out.filename,
-                    "kind": out.kind,
-                    "content_type": out.content_type,
-                    "width": out.width,
-                    "height": out.height,
-                    "media": out.media,
-                    "duration": out.duration,
-                    "size": out.size,
-                    "text": out.text,
-                },
-            )
+        # One statement for every output: the conditional update above lets only one
+        # finisher through, and a duplicate (job, node, index) is skipped, not an error.
+        Output.objects.bulk_create(
+            [
+                Output(
+                    job_id=job_id,
+                    node_id=out.node_id,
+                    index=out.index,
+                    file=out.file,
+                    filename=out.filename,
+                    kind=out.kind,
+                    content_type=out.content_type,
+                    width=out.width,
+                    height=out.height,
+                    media=out.media,
+                    duration=out.duration,
+                    size=out.size,
+                    text=out.text,
+                )
+                for out in outputs
+            ],
+            ignore_conflicts=True,
+        )
         found = [job_event(job_id)]
     progress.forget(job_id)
     return found + release_events(found[0][1]["job"]["tab"])
