@@ -54,8 +54,7 @@ def origin_allowed(headers: dict[str, str]) -> bool:
 
 
 class ComfySocketConsumer(AsyncWebsocketConsumer):
-    group: str | None = None
-    sink: delivery.Sink | None = None
+    membership: delivery.Membership | None = None
 
     @property
     def channel_layer_alias(self) -> str:
@@ -75,12 +74,8 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
         self.active: set[str] = set()
         self.held: dict[str, dict[str, Any]] = {}
         await self.accept()
-        self.group = events.tab_group(self.tab_id)
-        if self.channel_layer is None:
-            self.sink = delivery.Sink(self._from_sink)
-            delivery.add(self.group, self.sink)
-        else:
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        self.membership = delivery.Membership(events.tab_group(self.tab_id), self, self._from_sink)
+        await self.membership.join()
         self.active = set(await db(_active_of)(self.tab_id))
         await self._status(sid=True)
         for job in sorted(self.active):  # the running node, as ComfyUI tells a reconnecting client
@@ -88,15 +83,11 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
             if reading and reading.get("node"):
                 await self._frame({"type": "executing", "data": {"node": reading["node"]}})
                 break
-        if self.sink is not None:
-            await self.sink.open()
+        await self.membership.open()
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            if self.sink is not None:
-                delivery.discard(self.group, self.sink)
-            else:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.membership is not None:
+            await self.membership.leave()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Only the first text frame counts, and only `feature_flags` (PROTOCOL.md §2)."""

@@ -72,6 +72,34 @@ def discard(group: str, sink: Sink) -> None:
             del _sinks[group]
 
 
+class Membership:
+    """One socket in one tab's event group, either way events travel: a Sink registered
+    here (holding what arrives until `open`), or the channel layer's group."""
+
+    def __init__(self, group: str, consumer: Any, send_text: Callable[[str], Awaitable[None]]) -> None:
+        # Channels gives a consumer a channel name only when it has a layer.
+        self.group, self.layer = group, consumer.channel_layer
+        self.channel_name: str = getattr(consumer, "channel_name", "")
+        self.sink = Sink(send_text) if self.layer is None else None
+
+    async def join(self) -> None:
+        if self.sink is not None:
+            add(self.group, self.sink)
+        else:
+            await self.layer.group_add(self.group, self.channel_name)
+
+    async def open(self) -> None:
+        """The snapshot went out: what was held follows, then events go straight through."""
+        if self.sink is not None:
+            await self.sink.open()
+
+    async def leave(self) -> None:
+        if self.sink is not None:
+            discard(self.group, self.sink)
+        else:
+            await self.layer.group_discard(self.group, self.channel_name)
+
+
 def local_count() -> int:
     return sum(len(s) for s in _sinks.values())
 

@@ -55,8 +55,7 @@ class TokenBucket:
 
 class TabConsumer(AsyncJsonWebsocketConsumer):
     tab_id: str | None = None
-    group: str | None = None
-    sink: delivery.Sink | None = None
+    membership: delivery.Membership | None = None
     _last_heartbeat = 0.0
 
     @property
@@ -88,29 +87,23 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             return
         self.session_key, self.tab_id = session_key, str(tab.id)
         self.submissions = TokenBucket(settings.COMFYWEB_SUBMIT_BURST, settings.COMFYWEB_SUBMIT_RATE)
-        self.group = events.tab_group(tab.id)
-        if self.channel_layer is None:
-            self.sink = delivery.Sink(lambda text: self.send(text_data=text))
-            delivery.add(self.group, self.sink)
-        else:
-            await self.channel_layer.group_add(self.group, self.channel_name)
+        self.membership = delivery.Membership(
+            events.tab_group(tab.id), self, lambda text: self.send(text_data=text)
+        )
+        await self.membership.join()
         await db(tabs.tab_connected)(tab.id, +1)
         # Joined the group before reading the snapshot: nothing can fall between the two; the
         # page ignores numbered events at or below the snapshot's seq.
         await self.send_json(await db(tabs.tab_snapshot)(tab.id))
-        if self.sink is not None:
-            await self.sink.open()
+        await self.membership.open()
 
     async def _refuse(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": None})
         await self.close(code=CLOSE_REFUSED)
 
     async def disconnect(self, code: int) -> None:
-        if self.group:
-            if self.sink is not None:
-                delivery.discard(self.group, self.sink)
-            else:
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.membership is not None:
+            await self.membership.leave()
             await db(tabs.tab_connected)(self.tab_id, -1)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
