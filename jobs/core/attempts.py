@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from types import EllipsisType
 from typing import Any
@@ -392,24 +392,7 @@ def finish(
         # One statement for every output: the conditional update above lets only one
         # finisher through, and a duplicate (job, node, index) is skipped, not an error.
         Output.objects.bulk_create(
-            [
-                Output(
-                    job_id=job_id,
-                    node_id=out.node_id,
-                    index=out.index,
-                    file=out.file,
-                    filename=out.filename,
-                    kind=out.kind,
-                    content_type=out.content_type,
-                    width=out.width,
-                    height=out.height,
-                    media=out.media,
-                    duration=out.duration,
-                    size=out.size,
-                    text=out.text,
-                )
-                for out in outputs
-            ],
+            [Output(job_id=job_id, **asdict(out)) for out in outputs],
             ignore_conflicts=True,
         )
         found = [job_event(job_id)]
