@@ -13,8 +13,6 @@ is refused, never taken for the anonymous identity.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,15 +46,7 @@ def token_in(headers: Mapping[str, str]) -> str | None:
     """A ComfyWeb token from `Authorization`: Bearer, or Basic with the token as the password.
     Only a value shaped like one of ours (tokens.PREFIX) counts: clients such as Open WebUI
     send `Bearer <whatever key its user typed>` to any ComfyUI, and ComfyUI ignores it."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    found: str | None = None
-    if scheme.lower() == "bearer":
-        found = value.strip()
-    elif scheme.lower() == "basic":
-        try:
-            found = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-        except (binascii.Error, UnicodeDecodeError):
-            return None
+    found = tokens.from_authorization(headers.get("authorization", ""), basic=True)
     return found if found and found.startswith(tokens.PREFIX) else None
 
 

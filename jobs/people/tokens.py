@@ -3,6 +3,8 @@ never stored; the database keeps its SHA-256, which finds it again in one indexe
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 from datetime import datetime
@@ -15,6 +17,21 @@ from jobs.people.models import ApiToken
 PREFIX = "cwt_"  # a ComfyWeb token: recognisable in logs and secret scanners
 # Last-used times are written at most this often per token (every request would be a write).
 TOUCH_EVERY = 60.0
+
+
+def from_authorization(header: str, *, basic: bool = False) -> str | None:
+    """The token an `Authorization` header carries: `Bearer <token>`, or with `basic`, HTTP
+    Basic with the token as the password (what clients that only know a user and a password
+    send). None when the header carries none."""
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if basic and scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2] or None
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+    return None
 
 
 def digest(token: str) -> str:

@@ -67,12 +67,6 @@ def owner_of_scope(scope: dict[str, Any]) -> str | None:
     return getattr(scope.get("session"), "session_key", None) or None
 
 
-def bearer(authorization: str) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, if it is one."""
-    scheme, _, value = authorization.partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
-
-
 class AccessMiddleware:
     """Who is asking, and whether they may (issue U, T).
 
@@ -87,7 +81,7 @@ class AccessMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        token = bearer(request.headers.get("Authorization", ""))
+        token = tokens.from_authorization(request.headers.get("Authorization", ""))
         if token is not None and request.path.startswith("/api/"):
             found = tokens.find(token)
             if found is None:

@@ -14,7 +14,6 @@ from typing import Any
 from channels.db import database_sync_to_async
 
 from jobs.people import tokens
-from jobs.web.access import bearer
 
 SUBPROTOCOL = "comfyweb"
 TOKEN_SUBPROTOCOL = "comfyweb.token."
@@ -23,7 +22,7 @@ TOKEN_SUBPROTOCOL = "comfyweb.token."
 def token_in(scope: dict[str, Any]) -> str | None:
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            return bearer(value.decode("latin-1"))
+            return tokens.from_authorization(value.decode("latin-1"))
     for offered in scope.get("subprotocols") or []:
         if offered.startswith(TOKEN_SUBPROTOCOL):
             return offered[len(TOKEN_SUBPROTOCOL) :]
