@@ -346,3 +346,12 @@ def add_workflow(app_data_dir: Path, spec: dict) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def sign_in(page: Page, username: str, password: str, then: str) -> None:
+    """Fill the sign-in form the page shows (jobs.web.accounts) and wait until it lands on
+    `then` (a URL or a glob)."""
+    page.fill('input[name="username"]', username)
+    page.fill('input[name="password"]', password)
+    page.click('[data-role="login"] button[type="submit"]')
+    page.wait_for_url(then)

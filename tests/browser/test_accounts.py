@@ -16,6 +16,7 @@ from tests.browser.pages import (
     new_context,
     open_run_page,
     scene_png,
+    sign_in,
     wait_status,
 )
 from tests.live import LiveApp, live_app
@@ -47,14 +48,11 @@ def app(tmp_path_factory) -> Iterator[LiveApp]:
         yield running
 
 
-def sign_in(context, url: str, username: str) -> None:
+def sign_in_from_gallery(context, url: str, username: str) -> None:
     page = context.new_page()
     page.goto(f"{url}/gallery/")
     assert "/accounts/login/" in page.url, "accounts mode: the gallery needs a signed-in person"
-    page.fill('input[name="username"]', username)
-    page.fill('input[name="password"]', PASSWORD)
-    page.click('[data-role="login"] button[type="submit"]')
-    page.wait_for_url(f"{url}/gallery/")
+    sign_in(page, username, PASSWORD, f"{url}/gallery/")
     page.close()
 
 
@@ -75,10 +73,7 @@ def invite(context, url: str, email: str) -> str:
     sign_in_admin = context.new_page()
     sign_in_admin.goto(f"{url}/admin/jobs/invitation/add/")
     assert "/accounts/login/" in sign_in_admin.url  # the one sign-in page, for staff too
-    sign_in_admin.fill('input[name="username"]', "ops")
-    sign_in_admin.fill('input[name="password"]', PASSWORD)
-    sign_in_admin.click('[data-role="login"] button[type="submit"]')
-    sign_in_admin.wait_for_url("**/admin/jobs/invitation/add/")
+    sign_in(sign_in_admin, "ops", PASSWORD, "**/admin/jobs/invitation/add/")
     sign_in_admin.fill('input[name="email"]', email)
     sign_in_admin.click('input[name="_continue"]')
     link = sign_in_admin.text_content('[data-role="invite-link"]')
@@ -101,7 +96,7 @@ def test_invited_people_each_see_one_gallery_everywhere_and_nothing_of_the_other
         wait_status(page, job_id, "succeeded")
 
         # Her second device: sign in, and the gallery shows the same result.
-        sign_in(phone, app.url, "ann")
+        sign_in_from_gallery(phone, app.url, "ann")
         gallery = phone.new_page()
         gallery.goto(f"{app.url}/gallery/")
         assert gallery.locator("[data-role='gallery-count']").is_visible()

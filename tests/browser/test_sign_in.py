@@ -15,6 +15,7 @@ from tests.browser.pages import (
     click_run,
     new_context,
     scene_png,
+    sign_in,
     wait_cards,
     wait_status,
     wait_tab_id,
@@ -53,10 +54,7 @@ def test_an_open_tab_survives_its_sign_in_and_its_work_follows_the_person(app, b
 
         signing_in = context.new_page()
         signing_in.goto(f"{app.url}/accounts/login/")
-        signing_in.fill('input[name="username"]', "ann")
-        signing_in.fill('input[name="password"]', PASSWORD)
-        signing_in.click('[data-role="login"] button[type="submit"]')
-        signing_in.wait_for_url(f"{app.url}/")
+        sign_in(signing_in, "ann", PASSWORD, f"{app.url}/")
         signing_in.close()
 
         # The open tab: its socket was told (owner.changed), opened a new one with the new
@@ -72,9 +70,6 @@ def test_an_open_tab_survives_its_sign_in_and_its_work_follows_the_person(app, b
         # The person's other browser: both jobs, the one from before the sign-in included.
         other = other_device.new_page()
         other.goto(f"{app.url}/accounts/login/")
-        other.fill('input[name="username"]', "ann")
-        other.fill('input[name="password"]', PASSWORD)
-        other.click('[data-role="login"] button[type="submit"]')
-        other.wait_for_url(f"{app.url}/")
+        sign_in(other, "ann", PASSWORD, f"{app.url}/")
         ids = {job["id"] for job in api_json(other, f"{app.url}/api/jobs/")["jobs"]}
         assert {before, after} <= ids
