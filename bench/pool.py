@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clients import Session
+from bench.pool_reference import clairvoyant
 from bench.procs import PYTHON, Proc, Stack, comfyweb_env, free_port, wait_port
 
 CHECKPOINTS = ("ckpt-a.safetensors", "ckpt-b.safetensors", "ckpt-c.safetensors")
@@ -195,15 +196,26 @@ async def part_pool(args: Any, root: Path) -> dict[str, Any]:
         plan = workload(jobs, seed)
         warm = await run_policy(root / f"warm-{seed}", True, plan, args.timeout * 3)
         blind = await run_policy(root / f"blind-{seed}", False, plan, args.timeout * 3)
-        runs.append({"seed": seed, "warm": warm, "blind": blind, "lower_bound": lower_bound(plan)})
+        reference = clairvoyant(
+            plan, [[CHECKPOINTS[i] for i in held] for held in HOLDS], LOAD_SECONDS, SAMPLE_SECONDS
+        )
+        runs.append(
+            {
+                "seed": seed,
+                "warm": warm,
+                "blind": blind,
+                "lower_bound": lower_bound(plan),
+                "clairvoyant": reference,
+            }
+        )
     mean = {
         policy: {
             figure: round(statistics.mean(run[policy][figure] for run in runs), 2)
             for figure in runs[0][policy]
             if figure not in ("per_server", "jobs")
         }
-        | ({"jobs": jobs} if policy != "lower_bound" else {})
-        for policy in ("warm", "blind", "lower_bound")
+        | ({"jobs": jobs} if policy in ("warm", "blind") else {})
+        for policy in ("warm", "blind", "lower_bound", "clairvoyant")
     }
     return {
         "workload": {
@@ -223,4 +235,7 @@ async def part_pool(args: Any, root: Path) -> dict[str, Any]:
         **mean,
         "speedup_vs_model_blind": round(mean["blind"]["workload_s"] / mean["warm"]["workload_s"], 2),
         "ratio_to_lower_bound": round(mean["warm"]["workload_s"] / mean["lower_bound"]["workload_s"], 2),
+        # The most any policy could gain over blind placement: blind / the clairvoyant schedule.
+        "blind_over_clairvoyant": round(mean["blind"]["workload_s"] / mean["clairvoyant"]["workload_s"], 2),
+        "ratio_to_clairvoyant": round(mean["warm"]["workload_s"] / mean["clairvoyant"]["workload_s"], 2),
     }

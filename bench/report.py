@@ -201,11 +201,22 @@ def _pool_table(pool: dict[str, Any]) -> str:
         f"(seeds {seeds}; means, then each seed)"
     )
     runs = [("mean", pool)] + [(str(run["seed"]), run) for run in pool.get("runs", [])]
-    policies = (("ComfyWeb (warm)", "warm"), ("warmth-blind (P)", "blind"), ("lower bound", "lower_bound"))
+    policies = (
+        ("ComfyWeb (warm)", "warm"),
+        ("warmth-blind (P)", "blind"),
+        ("lower bound", "lower_bound"),
+        ("clairvoyant schedule", "clairvoyant"),
+    )
     rows = [
         [f"{name} ({label})", run[key]["workload_s"], run[key]["mean_result_s"], run[key].get("p90_result_s"),
          run[key].get("loads")]
         for label, run in runs
         for name, key in policies
     ]  # fmt: skip
-    return title + "\n" + table(["placement", "workload s", "mean to result s", "p90 s", "loads"], rows)
+    text = title + "\n" + table(["placement", "workload s", "mean to result s", "p90 s", "loads"], rows)
+    if "blind_over_clairvoyant" in pool:
+        text += (
+            f"\nwarmth-blind / clairvoyant schedule: {pool['blind_over_clairvoyant']:g}x (the most any"
+            f" placement could gain over blind); ComfyWeb / clairvoyant: {pool['ratio_to_clairvoyant']:g}x"
+        )
+    return text

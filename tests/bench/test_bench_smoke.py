@@ -71,6 +71,7 @@ def test_quick_bench_produces_table_and_json(tmp_path):
     for policy in ("warm", "blind"):
         assert pool[policy]["jobs"] == pool["workload"]["jobs"] and pool[policy]["workload_s"] > 0
     assert pool["lower_bound"]["workload_s"] <= min(pool["warm"]["workload_s"], pool["blind"]["workload_s"])
+    assert pool["lower_bound"]["workload_s"] <= pool["clairvoyant"]["workload_s"]
 
     hops = {**results["parts"]["hop"], "redis": results["parts"]["redis"]["hop"]}
     for name, hop in hops.items():
