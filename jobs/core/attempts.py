@@ -15,10 +15,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from jobs.core import events, locks, progress, storage
+from jobs.core import events, locks, progress, sql, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.events import Event
 from jobs.core.models import (
@@ -262,20 +262,12 @@ def bound_tickets(server_ids: list[int]) -> list[Ticket]:
 
 
 def waiting_jobs() -> tuple[list[Waiting], dict[str, int]]:
-    """Pending jobs not bound to a server, and each session's count of jobs on servers."""
-    rows = list(
-        Job.objects.filter(status=JobStatus.PENDING, server__isnull=True).values_list(
-            "id", "session_key", "created_at", "tab__server_id", "needs"
-        )[:2000]
-    )
+    """Pending jobs not bound to a server (the 2,000 oldest), and each session's count of jobs
+    on servers; in plain SQL (jobs.core.sql): the relay asks on every wake."""
+    rows = sql.unbound_pending(2000)
     if not rows:
-        return [], {}  # the relay asks on every wake; most of the time nothing waits
-    placed = (
-        Job.objects.filter(status__in=ACTIVE_STATUSES, server__isnull=False)
-        .values("session_key")
-        .annotate(count=Count("id"))
-    )
-    return [Waiting(*row) for row in rows], {p["session_key"]: p["count"] for p in placed}
+        return [], {}  # most of the time nothing waits
+    return [Waiting(*row) for row in rows], sql.placed_per_owner(ACTIVE_STATUSES)
 
 
 def any_needs_models(order: list[Waiting]) -> bool:
@@ -318,18 +310,17 @@ def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:
 def _advance(
     ticket_job: Any, attempt: int, status: str, from_statuses: tuple[str, ...], **fields: Any
 ) -> list[Event]:
+    """A conditional move of the job and its attempt, in plain SQL (jobs.core.sql): every
+    job makes two of these."""
     with transaction.atomic():
-        moved = Job.objects.filter(id=ticket_job, attempt=attempt, status__in=from_statuses).update(
-            status=status, **fields
-        )
-        if not moved:
+        if not sql.move_job(ticket_job, attempt, status, from_statuses, fields):
             return []
-        Attempt.objects.filter(job_id=ticket_job, number=attempt).update(status=status)
+        sql.move_attempt(ticket_job, attempt, {"status": status})
         return [job_event(ticket_job)]
 
 
 def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[Event]:
-    Attempt.objects.filter(job_id=job_id, number=attempt).update(prompt_number=prompt_number)
+    sql.move_attempt(job_id, attempt, {"prompt_number": prompt_number})
     return _advance(job_id, attempt, JobStatus.QUEUED, (JobStatus.PENDING,))
 
 
@@ -340,7 +331,7 @@ def mark_running(job_id: Any, attempt: int) -> list[Event]:
 
 
 def is_cancel_requested(job_id: Any) -> bool:
-    return Job.objects.filter(id=job_id, cancel_requested=True).exists()
+    return sql.cancel_requested(job_id)
 
 
 def mark_queued_then_check(
@@ -381,14 +372,10 @@ def finish(
     """
     now = timezone.now()
     with transaction.atomic():
-        moved = Job.objects.filter(id=job_id, attempt=attempt, status__in=ACTIVE_STATUSES).update(
-            status=status, finished_at=now, error=error, secrets=None
-        )
-        if not moved:
+        ended = {"finished_at": now, "error": error}
+        if not sql.move_job(job_id, attempt, status, ACTIVE_STATUSES, {**ended, "secrets": None}):
             return []
-        Attempt.objects.filter(job_id=job_id, number=attempt).update(
-            status=status, finished_at=now, error=error
-        )
+        sql.move_attempt(job_id, attempt, {"status": status, **ended})
         # One statement for every output: the conditional update above lets only one
         # finisher through, and a duplicate (job, node, index) is skipped, not an error.
         Output.objects.bulk_create(

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.core import events, locks
+from jobs.core import events, locks, sql
 from jobs.core.events import Event
-from jobs.core.models import Job, JobStatus, Output
-from jobs.core.serializers import JOB_VALUES, job_dict_of_values
+from jobs.core.models import Job, JobStatus
+from jobs.core.serializers import job_dict_of_values
 
 
 def job_event(job: Job | Any, ref: str | None = None) -> Event:
     """The `job.updated` of a change made in the current transaction (numbers it).
 
-    Takes a job or its id: the row is read fresh here anyway, as plain values. Outputs are
-    read only for a succeeded job, the only state that has any (jobs.core.attempts.finish).
+    Takes a job or its id: the row is read fresh here anyway, as plain values, in plain SQL
+    (jobs.core.sql: this runs for every change of every job). Outputs are read only for a
+    succeeded job, the only state that has any (jobs.core.attempts.finish).
     """
-    row = Job.objects.filter(id=getattr(job, "id", job)).values(*JOB_VALUES).get()
+    job_id = getattr(job, "id", job)
+    row = sql.job_row(job_id)
+    if row is None:
+        raise Job.DoesNotExist(f"no job {job_id}")
     seq = locks.bump_seq(row["tab_id"])
-    outputs = Output.objects.filter(job_id=row["id"]) if row["status"] == JobStatus.SUCCEEDED else []
+    outputs = sql.outputs_of(row["id"]) if row["status"] == JobStatus.SUCCEEDED else []
     return events.job_updated(row["tab_id"], job_dict_of_values(row, outputs), seq, ref)
 
 

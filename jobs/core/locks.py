@@ -12,15 +12,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Count, Exists, F, OuterRef, TextField
-from django.db.models.functions import Cast
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from jobs.core import servers
+from jobs.core import sql
 from jobs.core.models import ACTIVE_STATUSES, SERVER_LARGE_FIELDS, Attempt, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
 from jobs.pool.requirements import NOTHING, Needs, needs_from_json
+from jobs.pool.trust import effective_status
 from jobs.pool.warmth import Warmth, warmth_from_json
 
 
@@ -59,39 +59,33 @@ def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[Server
     commit and count its job (SQLite's IMMEDIATE transactions serialize writers anyway).
     """
     # The inventory (node list, model files) is read as its JSON text and decoded once per
-    # distinct text (a real ComfyUI lists hundreds of classes; this runs for every dispatch).
-    # With the server's lease beside it, to tell a fresh status from one left by an earlier
-    # process (jobs.pool.trust); only the server rows are locked (the lease may be absent).
-    query = Server.objects.select_for_update(of=("self",)) if for_update else Server.objects.all()
-    rows = list(
-        query.filter(enabled=True)
-        .order_by("id")
-        .defer(*SERVER_LARGE_FIELDS)
-        .annotate(classes_text=Cast("node_classes", TextField()))
-        .annotate(models_text=Cast("model_files", TextField()))
-        .annotate(warmth_text=Cast("warmth", TextField()))
-        .annotate(**servers.LEASE)
-    )
+    # distinct text (a real ComfyUI lists hundreds of classes; this runs for every dispatch),
+    # in plain SQL (jobs.core.sql): it runs for every submission and every dispatch. With the
+    # server's lease beside it, to tell a fresh status from one left by an earlier process
+    # (jobs.pool.trust); only the server rows are locked (the lease may be absent).
+    rows = sql.enabled_servers(for_update=for_update)
     now = timezone.now()
     # Counted over active jobs only (the status index), never over every job a server ran:
     # this runs for every dispatch, and the job table only grows.
-    outstanding: dict[int, int] = {}
+    ids = [s.id for s in rows]
     warm = warmth and settings.COMFYWEB_WARM_PLACEMENT
-    ahead = _last_placed([s.id for s in rows]) if for_update and warm else {}
-    if for_update:
-        outstanding = dict(
-            Job.objects.filter(status__in=ACTIVE_STATUSES, server_id__in=[s.id for s in rows])
-            .values("server_id")
-            .annotate(count=Count("id"))
-            .values_list("server_id", "count")
-        )
+    ahead = _last_placed(ids) if for_update and warm else {}
+    outstanding = sql.active_counts(ids, ACTIVE_STATUSES) if for_update else {}
     return [
-        load_of(
-            s,
-            outstanding.get(s.id, 0),
-            _inventory(s.classes_text, s.models_text),
-            servers.status_now(s, now),
-            _projected(_warmth(s.warmth_text), ahead.get(s.id)) if warm else None,
+        ServerLoad(
+            id=s.id,
+            name=s.name,
+            outstanding=outstanding.get(s.id, 0),
+            queue_remaining=s.queue_remaining,
+            weight=s.weight,
+            online=effective_status(s.status, s.status_by, s.lease_holder, s.lease_expires, now)
+            == ServerStatus.ONLINE,
+            enabled=s.enabled,
+            draining=s.draining,
+            max_concurrent=s.max_concurrent,
+            max_queued=s.max_queued,
+            inventory=_inventory(s.classes_text, s.models_text),
+            warmth=_projected(_warmth(s.warmth_text), ahead.get(s.id)) if warm else None,
         )
         for s in rows
     ]
@@ -130,25 +124,6 @@ def _projected(warmth: Warmth | None, needs: Any) -> Warmth | None:
 @functools.lru_cache(maxsize=256)
 def _warmth(text: str | None) -> Warmth | None:
     return warmth_from_json(json.loads(text)) if text else None
-
-
-def load_of(
-    server: Server, outstanding: int, inventory: Inventory | None, status: str, warmth: Warmth | None = None
-) -> ServerLoad:
-    return ServerLoad(
-        id=server.id,
-        name=server.name,
-        outstanding=outstanding,
-        queue_remaining=server.queue_remaining,
-        weight=server.weight,
-        online=status == ServerStatus.ONLINE,
-        enabled=server.enabled,
-        draining=server.draining,
-        max_concurrent=server.max_concurrent,
-        max_queued=server.max_queued,
-        inventory=inventory,
-        warmth=warmth,
-    )
 
 
 def acquire(
@@ -199,13 +174,7 @@ def release_if_idle(tab_id) -> int | None:
     exists at the moment of the update, so a release can never strand a new pending job.
     """
     with transaction.atomic():
-        active = Job.objects.filter(tab=OuterRef("pk"), status__in=ACTIVE_STATUSES)
-        released = (
-            Tab.objects.filter(id=tab_id, server__isnull=False)
-            .exclude(Exists(active))
-            .update(server=None, locked_at=None)
-        )
-        return bump_seq(tab_id) if released else None
+        return bump_seq(tab_id) if sql.release_if_idle(tab_id, ACTIVE_STATUSES) else None
 
 
 def release_from(tab_id: Any, server_id: int) -> int | None:

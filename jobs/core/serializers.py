@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from jobs.core import progress
 from jobs.core.models import ACTIVE_STATUSES, RAW_GRAPH, SERVER_LARGE_FIELDS, Job, Output, Tab
@@ -15,10 +16,28 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def output_dict(output: Output) -> dict[str, Any]:
-    """One result (SPEC §6): `media` says how to show it, the rest are its media's figures."""
+_SENTINEL = "00000000-0000-4000-8000-000000000000"
+
+
+@functools.lru_cache(maxsize=8)
+def _output_url_template(prefix: str) -> tuple[str, str]:
+    """The output file's URL around its id, reversed once per script prefix (a JOB with
+    outputs is built for every change and snapshot; reverse() is costlier than the rest)."""
+    url = reverse("output-file", args=[_SENTINEL])
+    head, _, tail = url.partition(_SENTINEL)
+    return head, tail
+
+
+def output_url(output_id: Any) -> str:
+    head, tail = _output_url_template(get_script_prefix())
+    return f"{head}{output_id}{tail}"
+
+
+def output_dict(output: Output | Any) -> dict[str, Any]:
+    """One result (SPEC §6): `media` says how to show it, the rest are its media's figures.
+    Takes an Output or a row with its fields (jobs.core.sql.OutputRow)."""
     shape = {
-        "url": reverse("output-file", args=[output.id]),
+        "url": output_url(output.id),
         "filename": output.filename,
         "media": output.media,
         "content_type": output.content_type,
@@ -50,25 +69,9 @@ def job_dict(job: Job, outputs: Iterable[Output] | None = None) -> dict[str, Any
     )
 
 
-# A JOB's columns, read as plain values: the event of every state change is built from one
-# such row, without the cost of three model instances (job, workflow, server).
-JOB_VALUES = (
-    "id",
-    "tab_id",
-    "workflow__slug",
-    "status",
-    "server__name",
-    "attempt",
-    "params",
-    "error",
-    "created_at",
-    "started_at",
-    "finished_at",
-)
-
-
-def job_dict_of_values(row: dict[str, Any], outputs: Iterable[Output]) -> dict[str, Any]:
-    """The JOB of SPEC §4 from a `.values(*JOB_VALUES)` row."""
+def job_dict_of_values(row: dict[str, Any], outputs: Iterable[Output | Any]) -> dict[str, Any]:
+    """The JOB of SPEC §4 from a row of its plain columns (jobs.core.sql.job_row): the event
+    of every state change is built from one, without the cost of three model instances."""
     return _job_shape(
         job_id=row["id"],
         tab_id=row["tab_id"],
@@ -93,7 +96,7 @@ def _job_shape(
     attempt: int,
     params: Any,
     error: Any,
-    outputs: Iterable[Output],
+    outputs: Iterable[Output | Any],
     times: tuple[Any, Any, Any],
 ) -> dict[str, Any]:
     active = status in ACTIVE_STATUSES

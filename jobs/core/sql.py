@@ -1,0 +1,298 @@
+"""Plain SQL for the statements every job runs several times (issue Y).
+
+The ORM built each of them anew on every call: compiling a query, its joins and its
+converters cost ten times the statement itself, and a job ran some twenty of them. These are
+written once, in SQL that SQLite and PostgreSQL both take (double-quoted names, `%s`
+parameters, RETURNING), and their values are converted here, the only place that knows how
+each backend hands them back: SQLite gives UUIDs as 32 hex digits and datetimes as naive
+UTC; PostgreSQL gives UUID and aware datetime objects. JSON
+columns come back as text from both (Django's PostgreSQL backend loads jsonb as text).
+
+Everything else keeps to the ORM: these functions run inside the caller's transaction, under
+the same conditional-update rules (jobs.core.attempts), and a test runs each on both
+backends' shapes (tests/core/test_sql.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection
+
+# A JOB's columns (jobs.core.serializers.job_dict_of_values), in this order.
+_JOB_ROW = (
+    'SELECT j."id", j."tab_id", w."slug", j."status", s."name", j."attempt", j."params", j."error", '
+    'j."created_at", j."started_at", j."finished_at" '
+    'FROM "jobs_job" j LEFT JOIN "jobs_workflow" w ON w."id" = j."workflow_id" '
+    'LEFT JOIN "jobs_server" s ON s."id" = j."server_id" WHERE j."id" = %s'
+)
+_OUTPUTS = (
+    'SELECT "id", "filename", "media", "content_type", "width", "height", "duration", "size", "kind", '
+    '"text" FROM "jobs_output" WHERE "job_id" = %s ORDER BY "node_id", "index"'
+)
+
+
+def key(value: Any) -> Any:
+    """A UUID as the backend stores it (SQLite: 32 hex digits)."""
+    found = _uuid(value)
+    return found.hex if connection.vendor == "sqlite" else found
+
+
+def when(value: datetime | None) -> Any:
+    """A datetime parameter as the backend's column takes it."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def as_json(value: Any) -> str | None:
+    """A JSON parameter (None stays SQL NULL, as the ORM writes a null JSONField)."""
+    return None if value is None else json.dumps(value)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def to_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else _uuid(value)
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """Aware UTC: SQLite's connection parses declared datetime columns to naive UTC ones."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _aware(value: Any) -> datetime:
+    found = to_datetime(value)
+    assert found is not None  # a NOT NULL column
+    return found
+
+
+def from_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def count(sql: str, params: list[Any]) -> int:
+    """Rows changed by an UPDATE or DELETE."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return int(cursor.rowcount)
+
+
+def job_row(job_id: Any) -> dict[str, Any] | None:
+    """The JOB columns of one job, keyed as `.values()` would key them (`workflow__slug`)."""
+    row = one(_JOB_ROW, [key(job_id)])
+    if row is None:
+        return None
+    return {
+        "id": to_uuid(row[0]),
+        "tab_id": to_uuid(row[1]),
+        "workflow__slug": row[2],
+        "status": row[3],
+        "server__name": row[4],
+        "attempt": row[5],
+        "params": from_json(row[6]),
+        "error": from_json(row[7]),
+        "created_at": to_datetime(row[8]),
+        "started_at": to_datetime(row[9]),
+        "finished_at": to_datetime(row[10]),
+    }
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """The columns of an output that its JOB shows (jobs.core.serializers.output_dict)."""
+
+    id: uuid.UUID
+    filename: str
+    media: str
+    content_type: str
+    width: int | None
+    height: int | None
+    duration: float | None
+    size: int | None
+    kind: str
+    text: str
+
+
+def outputs_of(job_id: Any) -> list[OutputRow]:
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTPUTS, [key(job_id)])
+        rows = cursor.fetchall()
+    return [OutputRow(to_uuid(row[0]), *row[1:]) for row in rows]  # type: ignore[arg-type]
+
+
+def _marks(values: tuple[Any, ...] | list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def move_job(
+    job_id: Any, attempt: int, status: str, from_statuses: tuple[str, ...], fields: dict[str, Any]
+) -> bool:
+    """The conditional update of a job's status (jobs.core.attempts): moved only from one of
+    `from_statuses` of this attempt. `fields`: plain columns set with it (datetimes, JSON and
+    None adapted here). True when it moved."""
+    names = ["status", *fields]
+    values = [status, *(_param(value) for value in fields.values())]
+    assignments = ", ".join(f'"{name}" = %s' for name in names)
+    sql_text = (
+        f'UPDATE "jobs_job" SET {assignments} WHERE "id" = %s AND "attempt" = %s '
+        f'AND "status" IN ({_marks(from_statuses)})'
+    )
+    return count(sql_text, [*values, key(job_id), attempt, *from_statuses]) > 0
+
+
+def move_attempt(job_id: Any, number: int, fields: dict[str, Any]) -> None:
+    """Set columns of one attempt of a job (its status, end, error, prompt number)."""
+    assignments = ", ".join(f'"{name}" = %s' for name in fields)
+    sql_text = f'UPDATE "jobs_attempt" SET {assignments} WHERE "job_id" = %s AND "number" = %s'
+    count(sql_text, [*(_param(value) for value in fields.values()), key(job_id), number])
+
+
+def cancel_requested(job_id: Any) -> bool:
+    found = one('SELECT "cancel_requested" FROM "jobs_job" WHERE "id" = %s', [key(job_id)])
+    return bool(found and found[0])
+
+
+def release_if_idle(tab_id: Any, active: tuple[str, ...]) -> bool:
+    """Unlock a tab that has no job in `active` statuses at the moment of the update (SPEC
+    §2.3: a job that just arrived keeps the lock). True when it released."""
+    tab = key(tab_id)
+    sql_text = (
+        'UPDATE "jobs_tab" SET "server_id" = NULL, "locked_at" = NULL WHERE "id" = %s '
+        'AND "server_id" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "jobs_job" '
+        f'WHERE "tab_id" = %s AND "status" IN ({_marks(active)}))'
+    )
+    return count(sql_text, [tab, tab, *active]) > 0
+
+
+def _param(value: Any) -> Any:
+    """A column value as the backend takes it: datetimes adapted, dicts and lists as JSON."""
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """What placement reads of an enabled server (jobs.core.locks.server_loads): never its
+    large columns but the inventory and warmth, as their JSON text (decoded once per
+    distinct text by the caller), with its lease beside it (jobs.pool.trust)."""
+
+    id: int
+    name: str
+    enabled: bool
+    draining: bool
+    weight: float
+    max_concurrent: int | None
+    max_queued: int
+    queue_remaining: int
+    status: str
+    status_by: str
+    classes_text: str | None
+    models_text: str | None
+    warmth_text: str | None
+    lease_holder: str | None
+    lease_expires: datetime | None
+
+
+_SERVERS = (
+    'SELECT s."id", s."name", s."enabled", s."draining", s."weight", s."max_concurrent", s."max_queued", '
+    's."queue_remaining", s."status", s."status_by", CAST(s."node_classes" AS TEXT), '
+    'CAST(s."model_files" AS TEXT), CAST(s."warmth" AS TEXT), l."holder", l."expires_at" '
+    'FROM "jobs_server" s LEFT JOIN "jobs_relaylease" l ON l."server_id" = s."id" '
+    'WHERE s."enabled" = %s ORDER BY s."id"'
+)
+
+
+def enabled_servers(*, for_update: bool) -> list[ServerRow]:
+    """Every enabled server; `for_update`: their rows locked until the transaction ends, where
+    the backend locks rows (PostgreSQL; SQLite's writers are serialized anyway)."""
+    text = _SERVERS
+    if for_update and connection.features.has_select_for_update_of:
+        text += " FOR UPDATE OF s"
+    with connection.cursor() as cursor:
+        cursor.execute(text, [True])
+        rows = cursor.fetchall()
+    return [
+        ServerRow(
+            id=row[0],
+            name=row[1],
+            enabled=bool(row[2]),
+            draining=bool(row[3]),
+            weight=row[4],
+            max_concurrent=row[5],
+            max_queued=row[6],
+            queue_remaining=row[7],
+            status=row[8],
+            status_by=row[9],
+            classes_text=row[10],
+            models_text=row[11],
+            warmth_text=row[12],
+            lease_holder=row[13],
+            lease_expires=to_datetime(row[14]),
+        )
+        for row in rows
+    ]
+
+
+def active_counts(server_ids: list[int], statuses: tuple[str, ...]) -> dict[int, int]:
+    """Each server's jobs in these statuses (the active ones: bound, queued, running)."""
+    if not server_ids:
+        return {}
+    text = (
+        f'SELECT "server_id", COUNT(*) FROM "jobs_job" WHERE "status" IN ({_marks(statuses)}) '
+        f'AND "server_id" IN ({_marks(server_ids)}) GROUP BY "server_id"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(text, [*statuses, *server_ids])
+        return {int(server): int(n) for server, n in cursor.fetchall()}
+
+
+def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | None, Any]]:
+    """(job, owner, created, its tab's server, needs) of the oldest pending jobs on no server:
+    what the relay's dispatch pass orders (jobs.pool.dispatch)."""
+    text = (
+        'SELECT j."id", j."session_key", j."created_at", t."server_id", j."needs" FROM "jobs_job" j '
+        'JOIN "jobs_tab" t ON t."id" = j."tab_id" WHERE j."status" = %s AND j."server_id" IS NULL '
+        'ORDER BY j."created_at" LIMIT %s'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(text, ["pending", limit])
+        rows = cursor.fetchall()
+    return [
+        (
+            uuid.UUID(str(job)) if not isinstance(job, uuid.UUID) else job,
+            owner,
+            _aware(created),
+            server,
+            from_json(needs),
+        )
+        for job, owner, created, server, needs in rows
+    ]
+
+
+def placed_per_owner(statuses: tuple[str, ...]) -> dict[str, int]:
+    """Each owner's jobs on servers in these (active) statuses: the fair order's first key."""
+    text = (
+        'SELECT "session_key", COUNT(*) FROM "jobs_job" WHERE "server_id" IS NOT NULL '
+        f'AND "status" IN ({_marks(statuses)}) GROUP BY "session_key"'
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(text, list(statuses))
+        return {owner: int(n) for owner, n in cursor.fetchall()}

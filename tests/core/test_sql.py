@@ -1,0 +1,83 @@
+"""The plain SQL of the hot path (jobs.core.sql) reads what the ORM reads, and converts each
+backend's shapes: SQLite's text here, PostgreSQL's objects in the unit tests below (the
+multi-process tests in tests/scale run the whole path on a real PostgreSQL)."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from django.utils import timezone
+
+from jobs.core import sql
+from jobs.core.models import Job, Output, Workflow
+from tests.factories import make_server, make_tab
+
+pytestmark = pytest.mark.django_db
+
+
+def _job(session_key: str, **fields) -> Job:
+    tab = make_tab(session_key)
+    workflow = Workflow.objects.get(slug="invert")
+    return Job.objects.create(
+        tab=tab, session_key=session_key, workflow=workflow, params={"n": [1, "ü"]}, **fields
+    )
+
+
+def test_a_job_row_is_what_the_orm_reads(alice):
+    server = make_server("gpu-ü")
+    job = _job(
+        alice, server=server, status="failed", attempt=2, error={"code": "x", "message": "m", "node": None}
+    )
+    Job.objects.filter(id=job.id).update(started_at=timezone.now(), finished_at=timezone.now())
+    columns = [
+        "id", "tab_id", "workflow__slug", "status", "server__name", "attempt", "params", "error",
+        "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+    assert sql.job_row(job.id) == Job.objects.filter(id=job.id).values(*columns).get()
+    assert sql.job_row(str(job.id)) == sql.job_row(job.id)
+
+
+def test_a_raw_graph_job_has_no_workflow_and_no_server(alice):
+    job = Job.objects.create(tab=make_tab(alice), session_key=alice, graph={"1": {}}, params={})
+    row = sql.job_row(job.id)
+    assert row is not None
+    assert (row["workflow__slug"], row["server__name"], row["error"], row["started_at"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_no_such_job_is_none(db):
+    assert sql.job_row(uuid.uuid4()) is None
+
+
+def test_outputs_in_the_orm_order_with_their_shown_columns(alice):
+    job = _job(alice, status="succeeded")
+    for node, index in (("9", 1), ("10", 0), ("9", 0)):
+        Output.objects.create(
+            job=job, node_id=node, index=index, filename=f"{node}-{index}.png", width=3, height=4
+        )
+    rows = sql.outputs_of(job.id)
+    expected = list(Output.objects.filter(job=job))
+    assert [r.id for r in rows] == [o.id for o in expected]
+    assert [(r.filename, r.media, r.width, r.height, r.kind, r.text) for r in rows] == [
+        (o.filename, o.media, o.width, o.height, o.kind, o.text) for o in expected
+    ]
+
+
+def test_postgresql_shapes_pass_through_and_sqlite_shapes_convert():
+    found = uuid.uuid4()
+    assert sql.to_uuid(found) is found and sql.to_uuid(found.hex) == found and sql.to_uuid(None) is None
+    aware = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    assert sql.to_datetime(aware) is aware and sql.to_datetime(aware.replace(tzinfo=None)) == aware
+    assert sql.to_datetime("2026-12-01 15:00:00.250000") == aware.replace(microsecond=250000)
+    assert sql.from_json('{"a": [1]}') == {"a": [1]} and sql.from_json(None) is None
+    assert sql.as_json(None) is None and sql.as_json({"a": "ü"}) == '{"a": "\\u00fc"}'
+
+
+def test_keys_are_stored_as_the_orm_stores_them(alice):
+    job = _job(alice)
+    assert sql.count('UPDATE "jobs_job" SET "attempt" = 7 WHERE "id" = %s', [sql.key(str(job.id))]) == 1
+    assert Job.objects.get(id=job.id).attempt == 7
