@@ -138,4 +138,12 @@ def compare(direct: dict[str, Any], web: dict[str, Any]) -> dict[str, Any]:
         return round(web[key] - direct[key], 2)
 
     ratio = round(web["throughput"] / direct["throughput"], 3) if direct["throughput"] else None
-    return {"added_p50_ms": minus("p50_ms"), "added_p99_ms": minus("p99_ms"), "throughput_ratio": ratio}
+    cpu_direct, cpu_web = direct.get("cpu_ms_per_job"), web.get("cpu_ms_per_job")
+    # ComfyWeb's own processes per job against the direct client and its simulators (issue Y).
+    cpu_ratio = round(cpu_web / cpu_direct, 2) if cpu_direct and cpu_web is not None else None
+    return {
+        "added_p50_ms": minus("p50_ms"),
+        "added_p99_ms": minus("p99_ms"),
+        "throughput_ratio": ratio,
+        "cpu_ratio": cpu_ratio,
+    }

@@ -20,6 +20,13 @@ def figures(parts: dict[str, Any]) -> dict[str, Any]:
         found["added_p99_ms_at_64"] = at64["added_p99_ms"]
         found["throughput_ratio_at_64"] = at64["throughput_ratio"]
         found["latency_level_used"] = at64["tabs"]
+    at1 = _level(rows, 1)
+    if at1:
+        found["added_p50_ms_at_1"] = at1["added_p50_ms"]
+    ratios = [row["cpu_ratio"] for row in rows if row.get("cpu_ratio") is not None]
+    if ratios and len(ratios) == len(rows):
+        found["cpu_ratio_worst"] = max(ratios)
+        found["cpu_ratio_levels"] = [row["tabs"] for row in rows]
     web_hop = parts.get("hop", {}).get("comfyweb")
     if web_hop:
         found["hop_p50_ms"] = web_hop["p50_ms"]
@@ -94,6 +101,7 @@ def _latency_table(title: str, part: dict[str, Any]) -> str:
                 row["throughput_ratio"],
                 d.get("cpu_ms_per_job"),
                 w.get("cpu_ms_per_job"),
+                row.get("cpu_ratio"),
                 d["errors"] + w["errors"],
             ]
         )
@@ -111,6 +119,7 @@ def _latency_table(title: str, part: dict[str, Any]) -> str:
         "ratio",
         "direct CPU ms/job",
         "web CPU ms/job",
+        "CPU ratio",
         "errors",
     ]
     note = (

@@ -27,6 +27,8 @@ FIGURES = (
     "added_p50_ms_at_64",
     "added_p99_ms_at_64",
     "throughput_ratio_at_64",
+    "added_p50_ms_at_1",
+    "cpu_ratio_worst",
     "hop_p50_ms",
     "hop_p99_ms",
     "hop_lost",
