@@ -23,7 +23,6 @@ from jobs.core.changes import job_event, release_events
 from jobs.core.events import Event
 from jobs.core.models import (
     ACTIVE_STATUSES,
-    SERVER_LARGE_FIELDS,
     Attempt,
     Job,
     JobStatus,
@@ -33,7 +32,7 @@ from jobs.core.models import (
     Tab,
     Upload,
 )
-from jobs.core.serializers import lock_dict
+from jobs.core.serializers import lock_shape
 from jobs.pool import placement, schedule
 from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, may_take_new_lock
 from jobs.pool.dispatch import Waiting
@@ -192,14 +191,9 @@ def start_attempt(
         )
         if not won:
             return None, []
-        Attempt.objects.create(job=job, number=number, server=server)
+        sql.insert_attempt(job.id, number, server.id, JobStatus.PENDING)
         if lock_seq is not None:
-            tab = (
-                Tab.objects.select_related("server")
-                .defer(*(f"server__{name}" for name in SERVER_LARGE_FIELDS))
-                .get(id=job.tab_id)
-            )
-            found.append(events.lock_updated(job.tab_id, lock_dict(tab), lock_seq))
+            found.append(events.lock_updated(job.tab_id, lock_shape(sql.lock_of(job.tab_id)), lock_seq))
         found.append(job_event(job))
         ticket = _ticket(job, number, server)
     return ticket, found

@@ -16,7 +16,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from jobs.core import sql
-from jobs.core.models import ACTIVE_STATUSES, SERVER_LARGE_FIELDS, Attempt, Job, Server, ServerStatus, Tab
+from jobs.core.models import ACTIVE_STATUSES, Attempt, Job, Server, ServerStatus, Tab
 from jobs.pool.balancer import UNPLANNED, Planned, ServerLoad, pick_server
 from jobs.pool.inventory import Inventory, inventory_from_json
 from jobs.pool.requirements import NOTHING, Needs, needs_from_json
@@ -139,8 +139,9 @@ def acquire(
     Raises NoServerAvailable when the tab has no lock and no server may take one now.
     """
     with transaction.atomic():
-        tab = Tab.objects.select_for_update().get(id=tab_id)
-        locked_id = tab.server_id
+        exists, locked_id = sql.tab_server_for_update(tab_id)
+        if not exists:
+            raise Tab.DoesNotExist(f"no tab {tab_id}")
         if locked_id is not None:
             return _server(locked_id), None
         choice = pick_server(server_loads() if loads is None else loads, needs, avoid, planned)
@@ -148,19 +149,20 @@ def acquire(
             raise NoServerAvailable("No ComfyUI server can take this job right now.")
         # Race: two dispatches of the same tab at once. Only the one that finds the tab still
         # unlocked writes; the other re-reads and joins the winner's server.
-        won = Tab.objects.filter(id=tab_id, server__isnull=True).update(
-            server_id=choice.id, locked_at=timezone.now()
-        )
-        if not won:
-            tab.refresh_from_db()
-            assert tab.server_id is not None  # the update found the tab locked already
-            return _server(tab.server_id), None
+        if not sql.lock_tab(tab_id, choice.id, timezone.now()):
+            _, locked_id = sql.tab_server_for_update(tab_id)
+            assert locked_id is not None  # the update found the tab locked already
+            return _server(locked_id), None
         return _server(choice.id), bump_seq(tab_id)
 
 
 def _server(server_id: int) -> Server:
-    """The server a job goes to, without its large JSON columns (node list, system stats)."""
-    return Server.objects.defer(*SERVER_LARGE_FIELDS).get(id=server_id)
+    """The server a job goes to: its id, name and URL read, the rest deferred (a dispatch
+    needs nothing else, and the node list and system stats are large)."""
+    found = sql.server_address(server_id)
+    if found is None:
+        raise Server.DoesNotExist(f"no server {server_id}")
+    return Server.from_db(Server.objects.db, ["id", "name", "url"], found)
 
 
 def outstanding_on(server_id: int) -> int:

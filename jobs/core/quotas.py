@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from jobs.core import sql
 from jobs.core.errors import ServiceError
 from jobs.core.models import ACTIVE_STATUSES, Job, Tab, Workflow
 from jobs.people import owners
@@ -76,9 +77,9 @@ def check_submission(
     """Raise a ServiceError (429 for counts, 403 for permissions and bounds) when this job
     would go over a limit. A workflow's job: its graph is read only when a bound needs it;
     a whole graph (the ComfyUI endpoint): `graph` is what runs."""
-    active = Job.objects.filter(status__in=ACTIVE_STATUSES)
     per_tab = settings.COMFYWEB_MAX_ACTIVE_PER_TAB
-    if active.filter(tab=tab).count() >= per_tab:
+    # Counted in plain SQL (jobs.core.sql): every submission asks.
+    if sql.active_jobs("tab_id", tab.id, ACTIVE_STATUSES) >= per_tab:
         raise ServiceError(
             "too_many_jobs",
             f"This tab already has {per_tab} active jobs; wait for one to finish.",
@@ -98,7 +99,10 @@ def check_submission(
         raise ServiceError(
             "not_permitted", f"Your group may not use these nodes: {', '.join(refused)}.", status=403
         )
-    if limits.max_active is not None and active.filter(session_key=owner).count() >= limits.max_active:
+    if (
+        limits.max_active is not None
+        and sql.active_jobs("session_key", owner, ACTIVE_STATUSES) >= limits.max_active
+    ):
         raise ServiceError(
             "too_many_jobs",
             f"You already have {limits.max_active} active jobs (your limit); wait for some to finish.",

@@ -140,6 +140,9 @@ def jobs_queryset():
 
 
 def lock_dict(tab: Tab) -> dict[str, Any] | None:
-    if tab.server is None:
-        return None
-    return {"server": tab.server.name, "since": _iso(tab.locked_at)}
+    return None if tab.server is None else lock_shape((tab.server.name, tab.locked_at))
+
+
+def lock_shape(lock: tuple[str, Any] | None) -> dict[str, Any] | None:
+    """The lock of SPEC §4 from (server name, locked at) (jobs.core.sql.lock_of)."""
+    return None if lock is None else {"server": lock[0], "since": _iso(lock[1])}

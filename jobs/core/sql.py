@@ -296,3 +296,53 @@ def placed_per_owner(statuses: tuple[str, ...]) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(text, list(statuses))
         return {owner: int(n) for owner, n in cursor.fetchall()}
+
+
+def active_jobs(column: str, value: Any, statuses: tuple[str, ...]) -> int:
+    """How many jobs of one tab (`tab_id`) or one owner (`session_key`) are in these statuses."""
+    if column not in ("tab_id", "session_key"):
+        raise ValueError(f"not a column to count jobs by: {column}")
+    param = key(value) if column == "tab_id" else value
+    text = f'SELECT COUNT(*) FROM "jobs_job" WHERE "{column}" = %s AND "status" IN ({_marks(statuses)})'
+    found = one(text, [param, *statuses])
+    return int(found[0]) if found else 0
+
+
+def insert_attempt(job_id: Any, number: int, server_id: int, status: str) -> None:
+    count(
+        'INSERT INTO "jobs_attempt" ("job_id", "number", "server_id", "status", "prompt_number", "error", '
+        '"created_at", "finished_at") VALUES (%s, %s, %s, %s, NULL, NULL, %s, NULL)',
+        [key(job_id), number, server_id, status, when(datetime.now(UTC))],
+    )
+
+
+def tab_server_for_update(tab_id: Any) -> tuple[bool, int | None]:
+    """(whether the tab exists, its locked server), its row locked where the backend locks
+    rows, so two dispatches of one tab take turns."""
+    text = 'SELECT "server_id" FROM "jobs_tab" WHERE "id" = %s'
+    if connection.features.has_select_for_update:
+        text += " FOR UPDATE"
+    found = one(text, [key(tab_id)])
+    return (False, None) if found is None else (True, found[0])
+
+
+def lock_tab(tab_id: Any, server_id: int, now: datetime) -> bool:
+    """Lock an unlocked tab to a server; False when it was locked meanwhile."""
+    text = 'UPDATE "jobs_tab" SET "server_id" = %s, "locked_at" = %s WHERE "id" = %s AND "server_id" IS NULL'
+    return count(text, [server_id, when(now), key(tab_id)]) > 0
+
+
+def lock_of(tab_id: Any) -> tuple[str, datetime | None] | None:
+    """The tab's locked server's name and since when; None when it has no lock."""
+    found = one(
+        'SELECT s."name", t."locked_at" FROM "jobs_tab" t JOIN "jobs_server" s ON s."id" = t."server_id" '
+        'WHERE t."id" = %s',
+        [key(tab_id)],
+    )
+    return None if found is None else (found[0], to_datetime(found[1]))
+
+
+def server_address(server_id: int) -> tuple[int, str, str] | None:
+    """(id, name, url) of a server: all a dispatch needs of it."""
+    found = one('SELECT "id", "name", "url" FROM "jobs_server" WHERE "id" = %s', [server_id])
+    return None if found is None else (found[0], found[1], found[2])

@@ -81,3 +81,33 @@ def test_keys_are_stored_as_the_orm_stores_them(alice):
     job = _job(alice)
     assert sql.count('UPDATE "jobs_job" SET "attempt" = 7 WHERE "id" = %s', [sql.key(str(job.id))]) == 1
     assert Job.objects.get(id=job.id).attempt == 7
+
+
+def test_counting_locking_and_reading_a_tab_lock(alice):
+    server = make_server("gpu-lock")
+    job = _job(alice)
+    assert sql.active_jobs("tab_id", job.tab_id, ("pending",)) == 1
+    assert sql.active_jobs("session_key", alice, ("queued",)) == 0
+    with pytest.raises(ValueError):
+        sql.active_jobs("status", "pending", ("pending",))
+    assert sql.tab_server_for_update(job.tab_id) == (True, None) and sql.lock_of(job.tab_id) is None
+    assert sql.tab_server_for_update(uuid.uuid4()) == (False, None)
+    now = timezone.now()
+    assert sql.lock_tab(job.tab_id, server.id, now) and not sql.lock_tab(job.tab_id, server.id, now)
+    assert sql.lock_of(job.tab_id) == ("gpu-lock", now)
+    assert sql.server_address(server.id) == (server.id, "gpu-lock", server.url)
+    assert sql.server_address(server.id + 100) is None
+
+
+def test_an_attempt_inserted_is_one_the_orm_reads(alice):
+    server = make_server("gpu-a")
+    job = _job(alice)
+    sql.insert_attempt(job.id, 1, server.id, "pending")
+    attempt = job.attempts.get()
+    assert (attempt.number, attempt.server_id, attempt.status, attempt.prompt_number) == (
+        1,
+        server.id,
+        "pending",
+        None,
+    )
+    assert abs((timezone.now() - attempt.created_at).total_seconds()) < 60
