@@ -153,7 +153,7 @@ def start_attempt(
     """
     found: list[Event] = []
     with transaction.atomic():
-        job = Job.objects.select_related("workflow").filter(id=job_id).first()
+        job = sql.job_to_dispatch(job_id)  # plain SQL: every job is bound once or more
         if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
             return None, []
         if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:

@@ -23,6 +23,8 @@ from typing import Any
 
 from django.db import connection
 
+from jobs.core.models import Job, Workflow
+
 # A JOB's columns (jobs.core.serializers.job_dict_of_values), in this order.
 _JOB_ROW = (
     'SELECT j."id", j."tab_id", w."slug", j."status", s."name", j."attempt", j."params", j."error", '
@@ -264,26 +266,20 @@ def active_counts(server_ids: list[int], statuses: tuple[str, ...]) -> dict[int,
         return {int(server): int(n) for server, n in cursor.fetchall()}
 
 
-def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | None, Any]]:
-    """(job, owner, created, its tab's server, needs) of the oldest pending jobs on no server:
-    what the relay's dispatch pass orders (jobs.pool.dispatch)."""
+def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | None, Any, uuid.UUID]]:
+    """(job, owner, created, its tab's server, needs, tab) of the oldest pending jobs on no
+    server: what the relay's dispatch pass orders (jobs.pool.dispatch)."""
     text = (
-        'SELECT j."id", j."session_key", j."created_at", t."server_id", j."needs" FROM "jobs_job" j '
-        'JOIN "jobs_tab" t ON t."id" = j."tab_id" WHERE j."status" = %s AND j."server_id" IS NULL '
-        'ORDER BY j."created_at" LIMIT %s'
+        'SELECT j."id", j."session_key", j."created_at", t."server_id", j."needs", j."tab_id" '
+        'FROM "jobs_job" j JOIN "jobs_tab" t ON t."id" = j."tab_id" '
+        'WHERE j."status" = %s AND j."server_id" IS NULL ORDER BY j."created_at" LIMIT %s'
     )
     with connection.cursor() as cursor:
         cursor.execute(text, ["pending", limit])
         rows = cursor.fetchall()
     return [
-        (
-            uuid.UUID(str(job)) if not isinstance(job, uuid.UUID) else job,
-            owner,
-            _aware(created),
-            server,
-            from_json(needs),
-        )
-        for job, owner, created, server, needs in rows
+        (_uuid(job), owner, _aware(created), server, from_json(needs), _uuid(tab))
+        for job, owner, created, server, needs, tab in rows
     ]
 
 
@@ -346,3 +342,34 @@ def server_address(server_id: int) -> tuple[int, str, str] | None:
     """(id, name, url) of a server: all a dispatch needs of it."""
     found = one('SELECT "id", "name", "url" FROM "jobs_server" WHERE "id" = %s', [server_id])
     return None if found is None else (found[0], found[1], found[2])
+
+
+# In the model's field order, as Model.from_db() takes a subset of columns.
+_JOB_FIELDS = (
+    "id", "tab_id", "session_key", "workflow_id", "graph", "secrets", "params", "needs",
+    "status", "server_id", "attempt", "created_at",
+)  # fmt: skip
+_JOB_TO_DISPATCH = (
+    "SELECT "
+    + ", ".join(f'j."{name}"' for name in _JOB_FIELDS)
+    + ', w."slug", w."name", w."graph", w."params" FROM "jobs_job" j '
+    'LEFT JOIN "jobs_workflow" w ON w."id" = j."workflow_id" WHERE j."id" = %s'
+)
+
+
+def job_to_dispatch(job_id: Any) -> Job | None:
+    """The job a dispatch binds, with its workflow's graph and parameters: a Job whose other
+    columns are deferred (read if asked for), or None."""
+    row = one(_JOB_TO_DISPATCH, [key(job_id)])
+    if row is None:
+        return None
+    values = [
+        _uuid(row[0]), _uuid(row[1]), row[2], row[3],
+        *map(from_json, row[4:8]), row[8], row[9], row[10], _aware(row[11]),
+    ]  # fmt: skip
+    job = Job.from_db(connection.alias, _JOB_FIELDS, values)
+    # Its workflow as the select_related() of before: what a ticket and its needs read.
+    workflow_values = [row[3], row[12], row[13], from_json(row[14]), from_json(row[15])]
+    fields = ["id", "slug", "name", "graph", "params"]
+    job.workflow = None if row[3] is None else Workflow.from_db(connection.alias, fields, workflow_values)
+    return job

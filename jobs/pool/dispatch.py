@@ -22,6 +22,7 @@ class Waiting:
     created_at: datetime
     tab_server: int | None = None  # the server the job's tab is locked to, if any
     needs: Any = None  # its Needs as stored (JSON), for warm placement (jobs.pool.schedule)
+    tab_id: uuid.UUID | None = None  # where its queue position is told
 
 
 def fair_order(waiting: list[Waiting], placed: dict[str, int] | None = None) -> list[Waiting]:

@@ -43,10 +43,6 @@ def _enabled_servers() -> list[tuple[int, str, str, str, str]]:
     return list(Server.objects.filter(enabled=True).values_list("id", "name", "url", "client_id", "version"))
 
 
-def _tabs_of(job_ids: list[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    return dict(Job.objects.filter(id__in=job_ids).values_list("id", "tab_id"))
-
-
 def _server_of(job_id: uuid.UUID) -> int | None:
     return Job.objects.filter(id=job_id).values_list("server_id", flat=True).first()
 
@@ -271,15 +267,16 @@ class Relay:
         self._positions = now
         if not changed:
             return
-        tabs_of = await db(_tabs_of)(changed)
+        tabs_of = {job.job_id: job.tab_id for job in order}  # read with the waiting jobs
         found = []
         for job_id in changed:
             place = now[job_id][0]
             reason = reasons.get(job_id)
             progress.set_queue_position(job_id, place)
             progress.set_waiting(job_id, reason)
-            if job_id in tabs_of:
-                found.append(events.job_queue(tabs_of[job_id], job_id, place, reason))
+            tab_id = tabs_of.get(job_id)
+            if tab_id is not None:
+                found.append(events.job_queue(tab_id, job_id, place, reason))
         await events.publish(found)
 
     async def cancel(self, job_id: uuid.UUID) -> None:
