@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db import connection
 
-from jobs.core.models import Job, Workflow
+from jobs.core.models import Job, Output, Workflow
 
 # A JOB's columns (jobs.core.serializers.job_dict_of_values), in this order.
 _JOB_ROW = (
@@ -373,3 +373,25 @@ def job_to_dispatch(job_id: Any) -> Job | None:
     fields = ["id", "slug", "name", "graph", "params"]
     job.workflow = None if row[3] is None else Workflow.from_db(connection.alias, fields, workflow_values)
     return job
+
+
+_OUTPUT_FIELDS = (
+    "id", "job_id", "node_id", "index", "file", "filename", "kind", "media", "content_type",
+    "width", "height", "duration", "size", "text", "thumbnail", "created_at",
+)  # fmt: skip
+_OUTPUT_FILE = (
+    "SELECT "
+    + ", ".join(f'o."{name}"' for name in _OUTPUT_FIELDS)
+    + ', j."session_key", w."slug" FROM "jobs_output" o JOIN "jobs_job" j ON j."id" = o."job_id" '
+    'LEFT JOIN "jobs_workflow" w ON w."id" = j."workflow_id" WHERE o."id" = %s'
+)
+
+
+def output_file(output_id: Any) -> tuple[Output, str, str | None] | None:
+    """An output, its job's owner and its workflow's slug (None for a raw graph's), in one
+    statement: every result is downloaded at least once."""
+    row = one(_OUTPUT_FILE, [key(output_id)])
+    if row is None:
+        return None
+    values = [_uuid(row[0]), _uuid(row[1]), *row[2:15], _aware(row[15])]
+    return Output.from_db(connection.alias, _OUTPUT_FIELDS, values), row[16], row[17]

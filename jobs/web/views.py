@@ -17,7 +17,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from jobs.core import heartbeat, storage
+from jobs.core import heartbeat, sql, storage
 from jobs.core import servers as servers_status
 from jobs.core.models import Output, Server, Upload, Workflow
 from jobs.core.workflows import UPLOAD_TYPES
@@ -211,11 +211,10 @@ def gallery(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/gallery.html", context)
 
 
-def _owned_file(request: HttpRequest, model, file_id: uuid.UUID):
-    query = model.objects.filter(id=file_id)
+def _owned_upload(request: HttpRequest, file_id: uuid.UUID) -> Upload:
+    query = Upload.objects.filter(id=file_id)
     if not request.user.is_staff:
-        owner = "job__session_key" if model is Output else "session_key"
-        query = query.filter(**{owner: access.owner_of(request) or "-"})
+        query = query.filter(session_key=access.owner_of(request) or "-")
     item = query.first()
     if item is None:
         raise Http404
@@ -227,7 +226,10 @@ def output_file(request: HttpRequest, file_id: uuid.UUID) -> HttpResponseBase:
     """An output for its owner: `?thumb=1` its thumbnail (a video's poster frame), `?download=1`
     as an attachment with a useful name. Files answer range requests (players seek); a text
     result is served as text/plain."""
-    output = _owned_file(request, Output, file_id)
+    found = sql.output_file(file_id)  # with its owner and slug, in one statement
+    if found is None or not (request.user.is_staff or found[1] == access.owner_of(request)):
+        raise Http404
+    output, _, slug = found
     download = bool(request.GET.get("download"))
     response: HttpResponseBase
     if request.GET.get("thumb"):
@@ -239,30 +241,37 @@ def output_file(request: HttpRequest, file_id: uuid.UUID) -> HttpResponseBase:
     elif output.media == "text":
         response = HttpResponse(output.text, content_type="text/plain; charset=utf-8")
         if download:
-            response["Content-Disposition"] = f'attachment; filename="{download_name(output)}"'
+            response["Content-Disposition"] = f'attachment; filename="{download_name(output, slug)}"'
     else:
         handle = storage.open_file(output.file)
         size = output.size if output.size is not None else storage.size(output.file)
         response = ranges.file_response(
-            request, handle, size, output.content_type, as_attachment=download, filename=download_name(output)
+            request,
+            handle,
+            size,
+            output.content_type,
+            as_attachment=download,
+            filename=download_name(output, slug),
         )
     response["Cache-Control"] = "private, max-age=86400"
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
 
-def download_name(output: Output) -> str:
+def download_name(output: Output, slug: str | None = None) -> str:
     """workflow-slug_job8_node-index.ext: tells one result from another in a downloads folder
-    (the server's names repeat across servers: ComfyUI_00001_.png)."""
+    (the server's names repeat across servers: ComfyUI_00001_.png). `slug`: its workflow's,
+    when the caller read it (None: a raw graph's, or read here)."""
     extension = output.file.rsplit(".", 1)[-1] if "." in output.file else "txt"
-    slug = output.job.slug if output.job_id else "result"
+    if slug is None:
+        slug = output.job.slug if output.job_id else "result"
     return f"{slug}_{str(output.job_id)[:8]}_{output.node_id}-{output.index}.{extension}"
 
 
 @require_GET
 def upload_file(request: HttpRequest, file_id: uuid.UUID) -> HttpResponseBase:
     """An upload for its owner (the form's preview), with ranges for a video's or a sound's player."""
-    upload = _owned_file(request, Upload, file_id)
+    upload = _owned_upload(request, file_id)
     response = ranges.file_response(request, storage.open_file(upload.file), upload.size, upload.content_type)
     response["Cache-Control"] = "private, max-age=86400"
     response["X-Content-Type-Options"] = "nosniff"

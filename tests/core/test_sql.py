@@ -141,3 +141,28 @@ def test_a_job_to_dispatch_reads_as_the_orm_with_its_workflow(alice):
         and found_raw.graph_to_run == {"1": {"class_type": "X"}}
     )
     assert sql.job_to_dispatch(uuid.uuid4()) is None
+
+
+def test_an_output_file_with_its_owner_and_slug(alice):
+    job = _job(alice, status="succeeded")
+    output = Output.objects.create(
+        job=job, node_id="3", index=0, file="outputs/x.png", filename="x.png", size=5
+    )
+    found = sql.output_file(output.id)
+    assert found is not None
+    row, owner, slug = found
+    assert (owner, slug) == (alice, "invert")
+    for name in (
+        "id",
+        "job_id",
+        "node_id",
+        "index",
+        "file",
+        "filename",
+        "media",
+        "content_type",
+        "size",
+        "created_at",
+    ):
+        assert getattr(row, name) == getattr(output, name), name
+    assert sql.output_file(uuid.uuid4()) is None
