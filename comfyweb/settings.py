@@ -144,6 +144,8 @@ STORAGES = {
 }
 
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 30
+# Django's database sessions, read in plain SQL (every request of a job reads its session).
+SESSION_ENGINE = "jobs.web.sessions"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "login"

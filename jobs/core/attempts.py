@@ -295,10 +295,14 @@ def plan_placements(order: list[Waiting]) -> tuple[dict[uuid.UUID, Planned], flo
     return plans, (max(min(young), 0.01) if young else None)
 
 
-def upload_with_bytes(upload_id: Any) -> tuple[Upload, bytes]:
-    """An upload and its file's bytes, in one trip to the database thread."""
-    upload = Upload.objects.get(id=upload_id)
-    return upload, storage.read_bytes(upload.file)
+def upload_with_bytes(upload_id: Any) -> tuple[str, str, bytes]:
+    """An upload's stored name, its sha256 and its file's bytes, in one trip to the database
+    thread."""
+    found = sql.upload_file(upload_id)
+    if found is None:
+        raise Upload.DoesNotExist(f"no upload {upload_id}")
+    name, sha256 = found
+    return name, sha256, storage.read_bytes(name)
 
 
 def _advance(

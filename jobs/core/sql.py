@@ -395,3 +395,19 @@ def output_file(output_id: Any) -> tuple[Output, str, str | None] | None:
         return None
     values = [_uuid(row[0]), _uuid(row[1]), *row[2:15], _aware(row[15])]
     return Output.from_db(connection.alias, _OUTPUT_FIELDS, values), row[16], row[17]
+
+
+def upload_file(upload_id: Any) -> tuple[str, str] | None:
+    """(stored file name, sha256) of an upload: what a dispatch sends to ComfyUI."""
+    found = one('SELECT "file", "sha256" FROM "jobs_upload" WHERE "id" = %s', [key(upload_id)])
+    return None if found is None else (found[0], found[1])
+
+
+def session_data(session_key: str, now: datetime) -> tuple[str, datetime] | None:
+    """A session's encoded data and expiry, if it has not expired (jobs.web.sessions)."""
+    found = one(
+        'SELECT "session_data", "expire_date" FROM "django_session" WHERE "session_key" = %s '
+        'AND "expire_date" > %s',
+        [session_key, when(now)],
+    )
+    return None if found is None else (found[0], _aware(found[1]))

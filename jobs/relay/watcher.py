@@ -277,10 +277,10 @@ class ServerWatcher:
         try:
             names = {}
             for param, upload_id in upload_params(ticket.params_spec, ticket.values).items():
-                upload, data = await db(attempts.upload_with_bytes)(upload_id)
-                extension = upload.file.rsplit(".", 1)[-1]
+                stored, sha256, data = await db(attempts.upload_with_bytes)(upload_id)
+                extension = stored.rsplit(".", 1)[-1]
                 # Named by content: identical bytes dedupe on the server, different never clash.
-                sent = await self.client.upload_image(data, f"comfyweb-{upload.sha256[:24]}.{extension}")
+                sent = await self.client.upload_image(data, f"comfyweb-{sha256[:24]}.{extension}")
                 names[param] = sent.load_image_value
             prompt = build_prompt(ticket.graph, ticket.params_spec, ticket.values, names)
         except ComfyUnavailable as error:
