@@ -153,8 +153,11 @@ def start_attempt(
     """
     found: list[Event] = []
     with transaction.atomic():
-        job = sql.job_to_dispatch(job_id)  # plain SQL: every job is bound once or more
-        if job is None or job.status != JobStatus.PENDING or job.server_id is not None:
+        found_job = sql.job_to_dispatch(job_id)  # plain SQL: every job is bound once or more
+        if found_job is None:
+            return None, []
+        job, locked = found_job
+        if job.status != JobStatus.PENDING or job.server_id is not None:
             return None, []
         if job.attempt >= settings.COMFYWEB_MAX_ATTEMPTS:
             return _fail(job, "too_many_attempts", _gave_up(job))
@@ -163,7 +166,6 @@ def start_attempt(
         verdict = placement.judge(loads.values(), needs)
         if verdict.refusal is not None:
             return _fail(job, "no_capable_server", verdict.refusal)
-        locked: int | None = Tab.objects.filter(id=job.tab_id).values_list("server_id", flat=True).get()
         current = loads.get(locked) if locked is not None else None
         if locked is not None and not (current is not None and _usable(current) and current.fits(needs)):
             # Nothing of the tab on its server: the lock moves now (SPEC §2 invariant 1 holds,
@@ -375,12 +377,14 @@ def finish(
             return []
         sql.move_attempt(job_id, attempt, {"status": status, **ended})
         # One statement for every output: the conditional update above lets only one
-        # finisher through, and a duplicate (job, node, index) is skipped, not an error.
-        Output.objects.bulk_create(
-            [Output(job_id=job_id, **asdict(out)) for out in outputs],
-            ignore_conflicts=True,
+        # finisher through, and a duplicate (job, node, index) is skipped, not an error; the
+        # event shows what was stored, without reading it back.
+        stored = list(
+            {(o.node_id, o.index): Output(job_id=job_id, **asdict(o)) for o in reversed(outputs)}.values()
         )
-        found = [job_event(job_id)]
+        stored.sort(key=lambda o: (o.node_id, o.index))
+        Output.objects.bulk_create(stored, ignore_conflicts=True)
+        found = [job_event(job_id, outputs=stored)]
     progress.forget(job_id)
     return found + release_events(found[0][1]["job"]["tab"])
 

@@ -134,8 +134,8 @@ def submit_graph(
         quotas.check_submission(owner, tab, graph=graph)
         try:
             with transaction.atomic():
-                job = Job.objects.create(id=job_id, tab=tab, **fields)
+                job = Job.objects.create(id=job_id, tab_id=tab, **fields)
         except IntegrityError:  # the same prompt_id from two requests at once: mint one
-            job = Job.objects.create(id=uuid.uuid4(), tab=tab, **fields)
+            job = Job.objects.create(id=uuid.uuid4(), tab_id=tab, **fields)
         event = job_event(job)
     return job, [event]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from jobs.core import sql
 from jobs.core.errors import ServiceError
-from jobs.core.models import ACTIVE_STATUSES, Job, Tab, Workflow
+from jobs.core.models import ACTIVE_STATUSES, Job, Workflow
 from jobs.people import owners
 from jobs.people.limits import (
     UNLIMITED,
@@ -69,7 +69,7 @@ def day_start(now: datetime | None = None) -> datetime:
 
 def check_submission(
     owner: str,
-    tab: Tab,
+    tab_id: Any,
     workflow: Workflow | None = None,
     values: dict[str, Any] | None = None,
     graph: dict[str, Any] | None = None,
@@ -79,7 +79,7 @@ def check_submission(
     a whole graph (the ComfyUI endpoint): `graph` is what runs."""
     per_tab = settings.COMFYWEB_MAX_ACTIVE_PER_TAB
     # Counted in plain SQL (jobs.core.sql): every submission asks.
-    if sql.active_jobs("tab_id", tab.id, ACTIVE_STATUSES) >= per_tab:
+    if sql.active_jobs("tab_id", tab_id, ACTIVE_STATUSES) >= per_tab:
         raise ServiceError(
             "too_many_jobs",
             f"This tab already has {per_tab} active jobs; wait for one to finish.",

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.core import callbacks, locks, quotas, servers, storage
+from jobs.core import callbacks, events, locks, quotas, servers, sql, storage
 from jobs.core.changes import job_event, release_events
 from jobs.core.errors import NotFound, ServiceError, parse_uuid
 from jobs.core.events import Event
@@ -24,11 +24,9 @@ from jobs.core.models import (
     Job,
     JobStatus,
     Tab,
-    Upload,
     WebhookCall,
-    Workflow,
 )
-from jobs.core.serializers import jobs_queryset
+from jobs.core.serializers import job_dict, jobs_queryset
 from jobs.core.tabs import claim_tab
 from jobs.core.workflows import UPLOAD_MEDIA, ParamError, clean_params, upload_params, with_model_choices
 from jobs.pool import placement
@@ -63,7 +61,7 @@ def submit_job(
     API token's name), shown in the gallery."""
     tab_id = parse_uuid(tab_id, "tab")
     # The graph is not needed to accept a job (the relay reads it to dispatch): not decoded here.
-    workflow = Workflow.objects.filter(slug=str(workflow_slug), enabled=True).defer("graph").first()
+    workflow = sql.enabled_workflow(str(workflow_slug))  # plain SQL: every submission reads it
     if workflow is None:
         raise ServiceError("unknown_workflow", f"There is no workflow {workflow_slug!r}.", field="workflow")
     requirements = workflow.requirements or {}
@@ -75,11 +73,7 @@ def submit_job(
         raise ServiceError("invalid_param", str(error), field=error.field) from None
     kinds = {spec["name"]: spec["type"] for spec in workflow.params}
     for name, upload_id in upload_params(workflow.params, values).items():
-        media = (
-            Upload.objects.filter(id=upload_id, session_key=session_key)
-            .values_list("media", flat=True)
-            .first()
-        )
+        media = sql.upload_media(upload_id, session_key)
         wanted = kinds[name]
         if media is None:
             raise ServiceError("invalid_param", f"{name}: no such upload.", field=name)
@@ -98,18 +92,14 @@ def submit_job(
     with transaction.atomic():
         tab = claim_tab(tab_id, session_key)
         quotas.check_submission(session_key, tab, workflow, values)
-        job = Job.objects.create(
-            tab=tab,
-            session_key=session_key,
-            workflow=workflow,
-            params=values,
-            needs=needs.to_json(),
-            source=source[:200],
+        job = sql.insert_job(
+            tab, session_key, workflow, values, needs.to_json(), source[:200], timezone.now()
         )
         if callback is not None:
             WebhookCall.objects.create(job=job, url=callback)
-        event = job_event(job, ref)
-    return job, [event]  # as stored (no re-read): a new job has no server and no outputs
+        # Its event from what was stored (no re-read): a new job has no server and no outputs.
+        event = events.job_updated(tab, job_dict(job, outputs=[]), locks.bump_seq(tab), ref)
+    return job, [event]
 
 
 def retry_job(session_key: str, job_id: Any) -> tuple[Job, list[Event]]:

@@ -352,14 +352,15 @@ _JOB_FIELDS = (
 _JOB_TO_DISPATCH = (
     "SELECT "
     + ", ".join(f'j."{name}"' for name in _JOB_FIELDS)
-    + ', w."slug", w."name", w."graph", w."params" FROM "jobs_job" j '
+    + ', w."slug", w."name", w."graph", w."params", t."server_id" FROM "jobs_job" j '
+    'JOIN "jobs_tab" t ON t."id" = j."tab_id" '
     'LEFT JOIN "jobs_workflow" w ON w."id" = j."workflow_id" WHERE j."id" = %s'
 )
 
 
-def job_to_dispatch(job_id: Any) -> Job | None:
-    """The job a dispatch binds, with its workflow's graph and parameters: a Job whose other
-    columns are deferred (read if asked for), or None."""
+def job_to_dispatch(job_id: Any) -> tuple[Job, int | None] | None:
+    """The job a dispatch binds, with its workflow's graph and parameters (a Job whose other
+    columns are deferred, read if asked for), and the server its tab is locked to; or None."""
     row = one(_JOB_TO_DISPATCH, [key(job_id)])
     if row is None:
         return None
@@ -372,7 +373,7 @@ def job_to_dispatch(job_id: Any) -> Job | None:
     workflow_values = [row[3], row[12], row[13], from_json(row[14]), from_json(row[15])]
     fields = ["id", "slug", "name", "graph", "params"]
     job.workflow = None if row[3] is None else Workflow.from_db(connection.alias, fields, workflow_values)
-    return job
+    return job, row[16]
 
 
 _OUTPUT_FIELDS = (
@@ -411,3 +412,70 @@ def session_data(session_key: str, now: datetime) -> tuple[str, datetime] | None
         [session_key, when(now)],
     )
     return None if found is None else (found[0], _aware(found[1]))
+
+
+_WORKFLOW_FIELDS = ("id", "slug", "name", "params", "enabled", "requirements")
+
+
+def enabled_workflow(slug: str) -> Workflow | None:
+    """An enabled workflow by its slug, without its graph (a submission does not bind it)."""
+    row = one(
+        'SELECT "id", "slug", "name", "params", "enabled", "requirements" FROM "jobs_workflow" '
+        'WHERE "slug" = %s AND "enabled" = %s',
+        [slug, True],
+    )
+    if row is None:
+        return None
+    values = [row[0], row[1], row[2], from_json(row[3]), bool(row[4]), from_json(row[5])]
+    return Workflow.from_db(connection.alias, _WORKFLOW_FIELDS, values)
+
+
+def upload_media(upload_id: Any, owner: str) -> str | None:
+    """The media of one of the owner's uploads (None: no such upload of theirs)."""
+    found = one(
+        'SELECT "media" FROM "jobs_upload" WHERE "id" = %s AND "session_key" = %s', [key(upload_id), owner]
+    )
+    return None if found is None else found[0]
+
+
+def tab_owner(tab_id: Any) -> str | None:
+    found = one('SELECT "session_key" FROM "jobs_tab" WHERE "id" = %s', [key(tab_id)])
+    return None if found is None else found[0]
+
+
+def insert_tab(tab_id: Any, owner: str, now: datetime) -> None:
+    """A tab on first use; nothing when it exists (two first uses at once: the other won)."""
+    count(
+        'INSERT INTO "jobs_tab" ("id", "session_key", "server_id", "locked_at", "seq", "created_at", '
+        '"last_seen", "connected", "closed_at") VALUES (%s, %s, NULL, NULL, 0, %s, %s, 0, NULL) '
+        "ON CONFLICT DO NOTHING",
+        [key(tab_id), owner, when(now), when(now)],
+    )
+
+
+_NEW_JOB_FIELDS = (
+    "id", "tab_id", "session_key", "workflow_id", "graph", "source", "client_id", "secrets",
+    "params", "needs", "status", "server_id", "attempt", "error", "cancel_requested", "created_at",
+    "started_at", "finished_at",
+)  # fmt: skip
+
+
+def insert_job(
+    tab_id: uuid.UUID, owner: str, workflow: Workflow, params: Any, needs: Any, source: str, now: datetime
+) -> Job:
+    """A new pending job of a workflow, stored in one statement; returned as the ORM would
+    have created it (its workflow attached, so its JOB needs no read)."""
+    job_id = uuid.uuid4()
+    values = [
+        job_id, tab_id, owner, workflow.pk, None, source, "", None, params, needs, "pending",
+        None, 0, None, False, now, None, None,
+    ]  # fmt: skip
+    params_sql = [
+        key(job_id), key(tab_id), owner, workflow.pk, None, source, "", None, json.dumps(params),
+        json.dumps(needs), "pending", None, 0, None, False, when(now), None, None,
+    ]  # fmt: skip
+    names = ", ".join(f'"{name}"' for name in _NEW_JOB_FIELDS)
+    count(f'INSERT INTO "jobs_job" ({names}) VALUES ({_marks(params_sql)})', params_sql)
+    job = Job.from_db(connection.alias, _NEW_JOB_FIELDS, values)
+    job.workflow = workflow
+    return job

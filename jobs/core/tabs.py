@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from jobs.core import sql
 from jobs.core.errors import Forbidden, NotFound, parse_uuid
 from jobs.core.models import ACTIVE_STATUSES, SERVER_LARGE_FIELDS, Job, Tab
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 
 
-def claim_tab(tab_id: Any, session_key: str) -> Tab:
-    """The tab, created for this session on first use; refused for another session (SPEC §1)."""
+def claim_tab(tab_id: Any, session_key: str) -> uuid.UUID:
+    """The tab's id, the tab created for this session on first use; refused for another
+    session (SPEC §1). In plain SQL (jobs.core.sql): every submission claims its tab."""
     tab_uuid = parse_uuid(tab_id, "tab")
-    try:
-        tab, _ = Tab.objects.get_or_create(id=tab_uuid, defaults={"session_key": session_key})
-    except IntegrityError:  # two first uses at once: the other one created it
-        tab = Tab.objects.get(id=tab_uuid)
-    if tab.session_key != session_key:
+    owner = sql.tab_owner(tab_uuid)
+    if owner is None:
+        sql.insert_tab(tab_uuid, session_key, timezone.now())  # two first uses at once: one wins
+        owner = sql.tab_owner(tab_uuid)
+    if owner != session_key:
         raise Forbidden("tab_taken", "This tab id belongs to another session.", status=403)
-    return tab
+    return tab_uuid
 
 
 def with_server():

@@ -81,20 +81,20 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
                 await self._refuse("no_session", "Open the app page first: it starts your session.")
             return
         try:
-            tab = await db(tabs.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
+            tab_id = await db(tabs.claim_tab)(self.scope["url_route"]["kwargs"]["tab"], session_key)
         except errors.ServiceError as error:
             await self._refuse(error.code, error.message)
             return
-        self.session_key, self.tab_id = session_key, str(tab.id)
+        self.session_key, self.tab_id = session_key, str(tab_id)
         self.submissions = TokenBucket(settings.COMFYWEB_SUBMIT_BURST, settings.COMFYWEB_SUBMIT_RATE)
         self.membership = delivery.Membership(
-            events.tab_group(tab.id), self, lambda text: self.send(text_data=text)
+            events.tab_group(tab_id), self, lambda text: self.send(text_data=text)
         )
         await self.membership.join()
-        await db(tabs.tab_connected)(tab.id, +1)
+        await db(tabs.tab_connected)(tab_id, +1)
         # Joined the group before reading the snapshot: nothing can fall between the two; the
         # page ignores numbered events at or below the snapshot's seq.
-        await self.send_json(await db(tabs.tab_snapshot)(tab.id))
+        await self.send_json(await db(tabs.tab_snapshot)(tab_id))
         await self.membership.open()
 
     async def _refuse(self, code: str, message: str) -> None:

@@ -115,9 +115,11 @@ def test_an_attempt_inserted_is_one_the_orm_reads(alice):
 
 def test_a_job_to_dispatch_reads_as_the_orm_with_its_workflow(alice):
     job = _job(alice, needs={"classes": ["ImageInvert"]}, secrets={"api_key_comfy_org": "k"})
-    found = sql.job_to_dispatch(job.id)
+    dispatched = sql.job_to_dispatch(job.id)
     orm = Job.objects.select_related("workflow").get(id=job.id)
-    assert found is not None and found.workflow is not None
+    assert dispatched is not None and dispatched[1] is None  # its tab has no lock
+    found = dispatched[0]
+    assert found.workflow is not None
     for name in (
         "id",
         "tab_id",
@@ -134,12 +136,13 @@ def test_a_job_to_dispatch_reads_as_the_orm_with_its_workflow(alice):
     assert (found.workflow.slug, found.workflow.params) == (orm.workflow.slug, orm.workflow.params)
     assert found.source == orm.source  # a deferred column is read when asked for
     raw = Job.objects.create(tab=job.tab, session_key=alice, graph={"1": {"class_type": "X"}}, params={})
-    found_raw = sql.job_to_dispatch(raw.id)
-    assert (
-        found_raw is not None
-        and found_raw.workflow is None
-        and found_raw.graph_to_run == {"1": {"class_type": "X"}}
-    )
+    server = make_server("gpu-d")
+    job.tab.server = server
+    job.tab.save()
+    dispatched_raw = sql.job_to_dispatch(raw.id)
+    assert dispatched_raw is not None and dispatched_raw[1] == server.id
+    found_raw = dispatched_raw[0]
+    assert found_raw.workflow is None and found_raw.graph_to_run == {"1": {"class_type": "X"}}
     assert sql.job_to_dispatch(uuid.uuid4()) is None
 
 
