@@ -30,6 +30,15 @@ from .errors import (
     ProtocolError,
     TooLarge,
 )
+from .transport import (
+    AiohttpTransport,
+    Answer,
+    HttpxTransport,
+    Transport,
+    TransportDecode,
+    TransportFailure,
+    TransportTimeout,
+)
 from .types import HistoryEntry, QueuedPrompt, QueueState, UploadedImage
 
 __all__ = ["ComfyClient"]
@@ -42,8 +51,8 @@ T = TypeVar("T")
 class ComfyClient:
     """``async with ComfyClient("http://gpu1:8188") as comfy: await comfy.system_stats()``.
 
-    ``transport`` is for tests (``httpx.MockTransport``); ``timeout`` applies to
-    connect, read, write and pool waits alike.
+    Requests go through aiohttp (jobs.comfy.transport); ``transport`` is for tests (an
+    ``httpx.MockTransport``). ``timeout`` applies to connecting and to each read alike.
     """
 
     def __init__(
@@ -57,14 +66,13 @@ class ComfyClient:
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError(f"ComfyUI base URL must be http(s)://host[:port]: {base_url!r}")
         self._base_url = str(url).rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            timeout=timeout,
-            transport=transport,
-            follow_redirects=False,
-            # Current releases record who submits (extra_data.comfy_usage_source); 0.3.64
-            # ignores it (docs/comfyui-versions.md §8).
-            headers={"Comfy-Usage-Source": USAGE_SOURCE},
+        # Current releases record who submits (extra_data.comfy_usage_source); 0.3.64
+        # ignores it (docs/comfyui-versions.md §8).
+        headers = {"Comfy-Usage-Source": USAGE_SOURCE}
+        self._http: Transport = (
+            AiohttpTransport(self._base_url, timeout, headers)
+            if transport is None
+            else HttpxTransport(self._base_url, timeout, headers, transport)
         )
 
     @property
@@ -115,15 +123,15 @@ class ComfyClient:
         """Store an input image. Use the returned name: without ``overwrite`` the
         server renames a file whose name is taken by different bytes (trace 01)."""
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        response = await self._send(
+        # The multipart body is encoded by httpx (no request is sent through it).
+        form = httpx.Request(
             "POST",
-            "/upload/image",
+            self._base_url + "/upload/image",
             files={"image": (filename, data, content_type)},
-            data={
-                "subfolder": subfolder,
-                "type": image_type,
-                "overwrite": "true" if overwrite else "false",
-            },
+            data={"subfolder": subfolder, "type": image_type, "overwrite": "true" if overwrite else "false"},
+        )
+        response = await self._send(
+            "POST", "/upload/image", body=form.read(), content_type=form.headers["Content-Type"]
         )
         self._raise_for_status(response)
         return self._parse(response, UploadedImage.from_json)
@@ -154,7 +162,7 @@ class ComfyClient:
         if front:
             body["front"] = True
         response = await self._send("POST", "/prompt", json=body)
-        if response.status_code == 400:
+        if response.status == 400:
             raise self._prompt_rejected(response)
         self._raise_for_status(response)
         return self._parse(response, QueuedPrompt.from_json)
@@ -188,10 +196,10 @@ class ComfyClient:
             "/view",
             params={"filename": filename, "subfolder": subfolder, "type": image_type},
         )
-        if response.status_code == 404:
+        if response.status == 404:
             raise self._http_error(response, NotFound, f"{image_type} file not found: {filename}")
         self._raise_for_status(response)
-        return response.content
+        return response.body
 
     async def view_to(
         self, sink: IO[bytes], filename: str, subfolder: str = "", image_type: str = "output", *, limit: int
@@ -202,21 +210,20 @@ class ComfyClient:
         params = {"filename": filename, "subfolder": subfolder, "type": image_type}
         what = f"GET {self._base_url}/view {filename}"
         try:
-            async with self._http.stream("GET", "/view", params=params) as response:
-                if response.status_code == 404:
-                    await response.aread()
-                    raise self._http_error(response, NotFound, f"{image_type} file not found: {filename}")
-                if response.status_code >= 500 or not response.is_success:
-                    await response.aread()
-                    if response.status_code >= 500:
+            async with self._http.stream("GET", "/view", params=params) as streamed:
+                if streamed.status == 404:
+                    raise self._http_error(
+                        await streamed.read(), NotFound, f"{image_type} file not found: {filename}"
+                    )
+                if not 200 <= streamed.status < 300:
+                    answer = await streamed.read()
+                    if answer.status >= 500:
                         raise ComfyUnavailable(
-                            f"{what}: HTTP {response.status_code}",
-                            server_url=self._base_url,
-                            status=response.status_code,
+                            f"{what}: HTTP {answer.status}", server_url=self._base_url, status=answer.status
                         )
-                    self._raise_for_status(response)
+                    self._raise_for_status(answer)
                 size = 0
-                async for chunk in response.aiter_bytes():  # as it arrives, not gathered
+                async for chunk in streamed.chunks():  # as it arrives, not gathered
                     size += len(chunk)
                     if size > limit:
                         raise TooLarge(
@@ -224,10 +231,8 @@ class ComfyClient:
                         )
                     sink.write(chunk)
                 return size
-        except httpx.TimeoutException as exc:
-            raise ComfyUnavailable(f"{what}: timed out ({exc!r})", server_url=self._base_url) from exc
-        except httpx.TransportError as exc:
-            raise ComfyUnavailable(f"{what}: {exc!r}", server_url=self._base_url) from exc
+        except (TransportTimeout, TransportFailure) as exc:  # the original error as the cause
+            raise ComfyUnavailable(f"{what}: {exc}", server_url=self._base_url) from exc.__cause__ or exc
 
     # -- queue --------------------------------------------------------------
 
@@ -255,7 +260,7 @@ class ComfyClient:
         docs/comfyui-versions.md §2, §3): no feature flag says so, the route answering does.
         0.3.64 answers 404 (it has no such route)."""
         response = await self._send("GET", "/api/jobs", params={"limit": 1})
-        if response.status_code != 200:
+        if response.status != 200:
             return False
         body = _loads_or_none(response.text)
         return isinstance(body, dict) and isinstance(body.get("jobs"), list)
@@ -265,7 +270,7 @@ class ComfyClient:
         read from queue and history in one answer; None when the server knows no such job.
         Jobs API only (docs/comfyui-versions.md §2)."""
         response = await self._send("GET", f"/api/jobs/{quote(prompt_id, safe='')}")
-        if response.status_code == 404:
+        if response.status == 404:
             return None
         self._raise_for_status(response)
         body = _loads_or_none(response.text)
@@ -310,48 +315,59 @@ class ComfyClient:
 
     # -- plumbing -----------------------------------------------------------
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> Answer:
         """One request. Transport failures and 5xx become ComfyUnavailable; any
         other status is returned for the caller to interpret."""
         what = f"{method} {self._base_url}{path}"
+        headers = {}
+        if json is not None:
+            body, content_type = _dumps(json), "application/json"
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ComfyUnavailable(f"{what}: timed out ({exc!r})", server_url=self._base_url) from exc
-        except httpx.TransportError as exc:
-            raise ComfyUnavailable(f"{what}: {exc!r}", server_url=self._base_url) from exc
-        except httpx.RequestError as exc:  # decoding errors and the like
-            raise ProtocolError(f"{what}: {exc!r}", server_url=self._base_url) from exc
-        if response.status_code >= 500:
+            response = await self._http.send(method, path, params=params, headers=headers, body=body)
+        except (TransportTimeout, TransportFailure) as exc:  # the original error as the cause
+            raise ComfyUnavailable(f"{what}: {exc}", server_url=self._base_url) from exc.__cause__ or exc
+        except TransportDecode as exc:  # an answer that is no HTTP, and the like
+            raise ProtocolError(f"{what}: {exc}", server_url=self._base_url) from exc.__cause__ or exc
+        if response.status >= 500:
             raise ComfyUnavailable(
-                f"{what}: HTTP {response.status_code}",
+                f"{what}: HTTP {response.status}",
                 server_url=self._base_url,
-                status=response.status_code,
+                status=response.status,
                 body_text=response.text,
             )
         return response
 
-    def _raise_for_status(self, response: httpx.Response) -> None:
+    def _raise_for_status(self, response: Answer) -> None:
         if not response.is_success:
             raise self._http_error(response, ComfyHTTPError)
 
     def _http_error(
         self,
-        response: httpx.Response,
+        response: Answer,
         cls: type[ComfyHTTPError],
         message: str | None = None,
     ) -> ComfyHTTPError:
-        request = response.request
         text = response.text
         return cls(
-            message or f"{request.method} {request.url}: HTTP {response.status_code}",
+            message or f"{response.method} {response.url}: HTTP {response.status}",
             server_url=self._base_url,
-            status=response.status_code,
+            status=response.status,
             body=_loads_or_none(text),
             body_text=text,
         )
 
-    def _prompt_rejected(self, response: httpx.Response) -> ComfyHTTPError:
+    def _prompt_rejected(self, response: Answer) -> ComfyHTTPError:
         text = response.text
         body = _loads_or_none(text)
         if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
@@ -361,7 +377,7 @@ class ComfyClient:
         return PromptRejected(
             f"prompt rejected by {self._base_url}: {error.get('type')}: {error.get('message')}",
             server_url=self._base_url,
-            status=response.status_code,
+            status=response.status,
             body=body,
             body_text=text,
             error=error,
@@ -379,12 +395,12 @@ class ComfyClient:
             raise self._protocol_error(f"GET {path}: expected a JSON object")
         return body
 
-    def _parse(self, response: httpx.Response, parse: Callable[[Any], T]) -> T:
+    def _parse(self, response: Answer, parse: Callable[[Any], T]) -> T:
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise self._protocol_error(
-                f"{response.request.method} {response.request.url}: not JSON: {response.text[:200]!r}"
+                f"{response.method} {response.url}: not JSON: {response.text[:200]!r}"
             ) from exc
         return self._parse_value(body, parse)
 
@@ -396,6 +412,10 @@ class ComfyClient:
 
     def _protocol_error(self, message: str) -> ProtocolError:
         return ProtocolError(f"{self._base_url}: {message}", server_url=self._base_url)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _loads_or_none(text: str) -> Any:
