@@ -312,7 +312,7 @@ def _advance(
 ) -> list[Event]:
     """A conditional move of the job and its attempt, in plain SQL (jobs.core.sql): every
     job makes two of these."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction, whole
         if not sql.move_job(ticket_job, attempt, status, from_statuses, fields):
             return []
         sql.move_attempt(ticket_job, attempt, {"status": status})
@@ -320,14 +320,16 @@ def _advance(
 
 
 def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[Event]:
-    sql.move_attempt(job_id, attempt, {"prompt_number": prompt_number})
-    return _advance(job_id, attempt, JobStatus.QUEUED, (JobStatus.PENDING,))
+    with transaction.atomic():  # one commit for both
+        sql.move_attempt(job_id, attempt, {"prompt_number": prompt_number})
+        return _advance(job_id, attempt, JobStatus.QUEUED, (JobStatus.PENDING,))
 
 
 def mark_running(job_id: Any, attempt: int) -> list[Event]:
-    return _advance(
-        job_id, attempt, JobStatus.RUNNING, (JobStatus.PENDING, JobStatus.QUEUED), started_at=timezone.now()
-    )
+    with transaction.atomic():
+        return _advance(
+            job_id, attempt, JobStatus.RUNNING, (JobStatus.PENDING, JobStatus.QUEUED), started_at=timezone.now()
+        )
 
 
 def is_cancel_requested(job_id: Any) -> bool:
@@ -385,8 +387,10 @@ def finish(
         stored.sort(key=lambda o: (o.node_id, o.index))
         Output.objects.bulk_create(stored, ignore_conflicts=True)
         found = [job_event(job_id, outputs=stored)]
+        # The tab's lock goes in the same commit when this was its last active job.
+        found += release_events(found[0][1]["job"]["tab"])
     progress.forget(job_id)
-    return found + release_events(found[0][1]["job"]["tab"])
+    return found
 
 
 def fail_stranded(job_ids: Sequence[uuid.UUID], waited: float) -> list[Event]:

@@ -138,7 +138,7 @@ def acquire(
     Returns the server and, when a lock was taken now, the tab's new seq (for `lock.updated`).
     Raises NoServerAvailable when the tab has no lock and no server may take one now.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction, whole
         exists, locked_id = sql.tab_server_for_update(tab_id)
         if not exists:
             raise Tab.DoesNotExist(f"no tab {tab_id}")
@@ -175,7 +175,7 @@ def release_if_idle(tab_id) -> int | None:
     Race: a job submitted while its sibling completes. The filter requires that no active job
     exists at the moment of the update, so a release can never strand a new pending job.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction, whole
         return bump_seq(tab_id) if sql.release_if_idle(tab_id, ACTIVE_STATUSES) else None
 
 
@@ -188,7 +188,7 @@ def release_from(tab_id: Any, server_id: int) -> int | None:
     the update, that no active job of the tab is on the server, so a job the server may have
     accepted always keeps the tab there.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested: the caller's transaction, whole
         on_server = Job.objects.filter(tab=OuterRef("pk"), server_id=server_id, status__in=ACTIVE_STATUSES)
         tab = Tab.objects.filter(id=tab_id, server_id=server_id).exclude(Exists(on_server))
         released = tab.update(server=None, locked_at=None)

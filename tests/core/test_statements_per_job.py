@@ -15,10 +15,11 @@ from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db
 
-# Measured 2026-12-01 (SQLite): 51 statements in 7 transactions (the atomic blocks of submit,
-# bind, queued, running and finish, with the nested ones), most of them plain SQL now
-# (jobs.core.sql). The budget leaves no room to grow.
-STATEMENTS, TRANSACTIONS = 51, 7
+# Measured 2026-12-01 (SQLite): 47 statements, most of them plain SQL (jobs.core.sql), in 5
+# transactions: submit, bind, queued, running and finish, one commit each (nested blocks make
+# no savepoint of their own; the tab's release commits with the finish). The budget leaves
+# no room to grow.
+STATEMENTS, TRANSACTIONS = 47, 5
 LARGE = {"object_info": {f"Node{i}": {"input": {"required": {}}} for i in range(2000)}}
 
 
