@@ -188,10 +188,7 @@ def start_attempt(
             raise _no_room(loads, needs, verdict, planned) from None
         number = job.attempt + 1
         # Race: two relays dispatching one job. The first to bind it wins; the other sees 0.
-        won = Job.objects.filter(id=job.id, status=JobStatus.PENDING, server__isnull=True).update(
-            server=server, attempt=number
-        )
-        if not won:
+        if not sql.bind_job(job.id, server.id, number):
             return None, []
         sql.insert_attempt(job.id, number, server.id, JobStatus.PENDING)
         if lock_seq is not None:
@@ -328,7 +325,11 @@ def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[
 def mark_running(job_id: Any, attempt: int) -> list[Event]:
     with transaction.atomic():
         return _advance(
-            job_id, attempt, JobStatus.RUNNING, (JobStatus.PENDING, JobStatus.QUEUED), started_at=timezone.now()
+            job_id,
+            attempt,
+            JobStatus.RUNNING,
+            (JobStatus.PENDING, JobStatus.QUEUED),
+            started_at=timezone.now(),
         )
 
 

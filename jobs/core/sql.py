@@ -479,3 +479,13 @@ def insert_job(
     job = Job.from_db(connection.alias, _NEW_JOB_FIELDS, values)
     job.workflow = workflow
     return job
+
+
+def bind_job(job_id: Any, server_id: int, attempt: int) -> bool:
+    """Bind a pending job on no server to a server as its attempt `attempt`; False when it
+    was bound (or ended) meanwhile: of two relays binding one job, the first wins."""
+    text = (
+        'UPDATE "jobs_job" SET "server_id" = %s, "attempt" = %s '
+        'WHERE "id" = %s AND "status" = %s AND "server_id" IS NULL'
+    )
+    return count(text, [server_id, attempt, key(job_id), "pending"]) > 0

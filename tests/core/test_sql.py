@@ -169,3 +169,10 @@ def test_an_output_file_with_its_owner_and_slug(alice):
     ):
         assert getattr(row, name) == getattr(output, name), name
     assert sql.output_file(uuid.uuid4()) is None
+
+
+def test_binding_a_job_is_won_once(alice):
+    server = make_server("gpu-b")
+    job = _job(alice)
+    assert sql.bind_job(job.id, server.id, 1) and not sql.bind_job(job.id, server.id, 2)
+    assert Job.objects.values_list("server_id", "attempt").get(id=job.id) == (server.id, 1)
