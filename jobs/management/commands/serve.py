@@ -47,6 +47,7 @@ class Command(BaseCommand):
             _check_port_free(options["host"], comfyui_port, "COMFYWEB_COMFYUI_PORT")
         from daphne.server import Server as DaphneServer  # installs the asyncio reactor first
 
+        from comfyweb import daphne_requests
         from comfyweb.asgi import app, comfyui
         from comfyweb.ports import PortRouter
         from jobs.core.servers import register_named, register_servers, retire_builtin
@@ -92,6 +93,7 @@ class Command(BaseCommand):
         endpoints = [f"tcp:port={options['port']}:interface={options['host']}"]
         if comfyui_port is not None:  # the same process: routed by port (comfyweb.ports)
             endpoints.append(f"tcp:port={comfyui_port}:interface={options['host']}")
+        daphne_requests.install()  # no second parse of every upload's body by Twisted
         DaphneServer(
             application=PortRouter(ASGIStaticFilesHandler(app), comfyui, comfyui_port),
             endpoints=endpoints,
