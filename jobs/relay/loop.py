@@ -193,7 +193,9 @@ class Relay:
                 continue
             try:
                 planned = plans.get(job.job_id, UNPLANNED)
-                ticket, found = await db(attempts.start_attempt)(job.job_id, reserved.avoid, planned)
+                ticket, found = await db(attempts.start_attempt_with_inputs)(
+                    job.job_id, reserved.avoid, planned
+                )
             except attempts.WaitForRoom as wait:
                 reserved.waited(job, wait.reserves)
                 if not wait.reachable:

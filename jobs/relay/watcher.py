@@ -277,7 +277,8 @@ class ServerWatcher:
         try:
             names = {}
             for param, upload_id in upload_params(ticket.params_spec, ticket.values).items():
-                stored, sha256, data = await db(attempts.upload_with_bytes)(upload_id)
+                read = ticket.inputs.get(str(upload_id))  # read with the bind, usually
+                stored, sha256, data = read or await db(attempts.upload_with_bytes)(upload_id)
                 extension = stored.rsplit(".", 1)[-1]
                 # Named by content: identical bytes dedupe on the server, different never clash.
                 sent = await self.client.upload_image(data, f"comfyweb-{sha256[:24]}.{extension}")
