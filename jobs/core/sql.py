@@ -1,12 +1,12 @@
 """Plain SQL for the statements every job runs several times (issue Y).
 
 The ORM built each of them anew on every call: compiling a query, its joins and its
-converters cost ten times the statement itself, and a job ran some twenty of them. These are
-written once, in SQL that SQLite and PostgreSQL both take (double-quoted names, `%s`
-parameters, RETURNING), and their values are converted here, the only place that knows how
-each backend hands them back: SQLite gives UUIDs as 32 hex digits and datetimes as naive
-UTC; PostgreSQL gives UUID and aware datetime objects. JSON
-columns come back as text from both (Django's PostgreSQL backend loads jsonb as text).
+converters cost several times the statement itself, and a job ran some forty of them. These
+are written once, in SQL that SQLite and PostgreSQL both take (double-quoted names, `%s`
+parameters, RETURNING, ON CONFLICT), and their values are converted here, the only place
+that knows how each backend hands them back: SQLite gives UUIDs as 32 hex digits and
+datetimes as naive UTC; PostgreSQL gives UUID and aware datetime objects. JSON columns come
+back as text from both (Django's PostgreSQL backend loads jsonb as text).
 
 Everything else keeps to the ORM: these functions run inside the caller's transaction, under
 the same conditional-update rules (jobs.core.attempts), and a test runs each on both
@@ -186,7 +186,7 @@ def _param(value: Any) -> Any:
     if isinstance(value, datetime):
         return when(value)
     if isinstance(value, dict | list):
-        return json.dumps(value)
+        return as_json(value)
     return value
 
 
@@ -471,8 +471,8 @@ def insert_job(
         None, 0, None, False, now, None, None,
     ]  # fmt: skip
     params_sql = [
-        key(job_id), key(tab_id), owner, workflow.pk, None, source, "", None, json.dumps(params),
-        json.dumps(needs), "pending", None, 0, None, False, when(now), None, None,
+        key(job_id), key(tab_id), owner, workflow.pk, None, source, "", None, as_json(params),
+        as_json(needs), "pending", None, 0, None, False, when(now), None, None,
     ]  # fmt: skip
     names = ", ".join(f'"{name}"' for name in _NEW_JOB_FIELDS)
     count(f'INSERT INTO "jobs_job" ({names}) VALUES ({_marks(params_sql)})', params_sql)
