@@ -182,7 +182,10 @@ def release_if_idle(tab_id: Any, active: tuple[str, ...]) -> bool:
 
 
 def _param(value: Any) -> Any:
-    """A column value as the backend takes it: datetimes adapted, dicts and lists as JSON."""
+    """A column value as the backend takes it: UUIDs and datetimes adapted, dicts and lists
+    as JSON."""
+    if isinstance(value, uuid.UUID):
+        return key(value)
     if isinstance(value, datetime):
         return when(value)
     if isinstance(value, dict | list):
@@ -470,10 +473,7 @@ def insert_job(
         job_id, tab_id, owner, workflow.pk, None, source, "", None, params, needs, "pending",
         None, 0, None, False, now, None, None,
     ]  # fmt: skip
-    params_sql = [
-        key(job_id), key(tab_id), owner, workflow.pk, None, source, "", None, as_json(params),
-        as_json(needs), "pending", None, 0, None, False, when(now), None, None,
-    ]  # fmt: skip
+    params_sql = [_param(value) for value in values]
     names = ", ".join(f'"{name}"' for name in _NEW_JOB_FIELDS)
     count(f'INSERT INTO "jobs_job" ({names}) VALUES ({_marks(params_sql)})', params_sql)
     job = Job.from_db(connection.alias, _NEW_JOB_FIELDS, values)
