@@ -57,58 +57,68 @@ def _run(
     return min(found) if found else None
 
 
-def _current(
-    orders: Sequence[tuple[str, ...]], step: list[int], left: Counter[str], server: int
-) -> str | None:
-    """The model `server` serves now: the first in its order that still has jobs left."""
-    order = orders[server]
-    while step[server] < len(order) and not left[order[step[server]]]:
-        step[server] += 1
-    return order[step[server]] if step[server] < len(order) else None
+class _Pool:
+    """The servers following their model orders: when each is free, what it has warm, where
+    it is in its order, and the jobs left and served."""
+
+    def __init__(
+        self, jobs: list[tuple[float, str]], orders: Sequence[tuple[str, ...]], load_s: float, sample_s: float
+    ):
+        self.orders, self.load_s, self.sample_s = orders, load_s, sample_s
+        self.left = Counter(model for _, model in jobs)
+        self.free = [0.0] * len(orders)
+        self.warm: list[str | None] = [None] * len(orders)
+        self.step = [0] * len(orders)
+        self.waits: list[float] = []
+
+    def current(self, server: int) -> str | None:
+        """The model `server` serves now: the first in its order that still has jobs left."""
+        order = self.orders[server]
+        while self.step[server] < len(order) and not self.left[order[self.step[server]]]:
+            self.step[server] += 1
+        return order[self.step[server]] if self.step[server] < len(order) else None
+
+    def done_at(self, server: int, model: str, arrival: float) -> float:
+        """When `server` would finish a job of `model` that arrived at `arrival`."""
+        load = self.load_s if self.warm[server] != model else 0.0
+        return max(self.free[server], arrival) + self.sample_s + load
+
+    def serve(self, server: int, model: str, arrival: float) -> None:
+        self.free[server] = self.done_at(server, model, arrival)
+        self.warm[server] = model
+        self.left[model] -= 1
+        self.waits.append(self.free[server] - arrival)
+
+    def result(self) -> tuple[float, float]:
+        return max(self.free), statistics.mean(self.waits)
 
 
 def _jobs_choose(
     jobs: list[tuple[float, str]], orders: Sequence[tuple[str, ...]], load_s: float, sample_s: float
 ) -> tuple[float, float] | None:
     """Each job, in arrival order, to the server serving its model that finishes it soonest."""
-    left = Counter(model for _, model in jobs)
-    free = [0.0] * len(orders)
-    warm: list[str | None] = [None] * len(orders)
-    step = [0] * len(orders)
-    waits = []
+    pool = _Pool(jobs, orders, load_s, sample_s)
     for arrival, model in jobs:
-        serving = [s for s in range(len(orders)) if _current(orders, step, left, s) == model]
+        serving = [s for s in range(len(orders)) if pool.current(s) == model]
         if not serving:
             return None
-        server = min(serving, key=lambda s: max(free[s], arrival) + (load_s if warm[s] != model else 0.0))
-        free[server] = max(free[server], arrival) + sample_s + (load_s if warm[server] != model else 0.0)
-        warm[server] = model
-        left[model] -= 1
-        waits.append(free[server] - arrival)
-    return max(free), statistics.mean(waits)
+        pool.serve(min(serving, key=lambda s: pool.done_at(s, model, arrival)), model, arrival)
+    return pool.result()
 
 
 def _servers_choose(
     jobs: list[tuple[float, str]], orders: Sequence[tuple[str, ...]], load_s: float, sample_s: float
 ) -> tuple[float, float] | None:
     """The server free soonest takes the oldest job left of the model it serves."""
-    left = Counter(model for _, model in jobs)
-    queue = {model: [a for a, m in jobs if m == model] for model in left}
-    free = [0.0] * len(orders)
-    warm: list[str | None] = [None] * len(orders)
-    step = [0] * len(orders)
-    waits: list[float] = []
+    pool = _Pool(jobs, orders, load_s, sample_s)
+    queue = {model: [a for a, m in jobs if m == model] for model in pool.left}
     active = set(range(len(orders)))
-    while len(waits) < len(jobs):
-        active = {s for s in active if _current(orders, step, left, s)}
+    while len(pool.waits) < len(jobs):
+        active = {s for s in active if pool.current(s)}
         if not active:
             return None
-        server = min(active, key=lambda s: free[s])
-        model = _current(orders, step, left, server)
+        server = min(active, key=lambda s: pool.free[s])
+        model = pool.current(server)
         assert model is not None
-        arrival = queue[model].pop(0)
-        free[server] = max(free[server], arrival) + sample_s + (load_s if warm[server] != model else 0.0)
-        warm[server] = model
-        left[model] -= 1
-        waits.append(free[server] - arrival)
-    return max(free), statistics.mean(waits)
+        pool.serve(server, model, queue[model].pop(0))
+    return pool.result()
