@@ -210,6 +210,13 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every submission counts its owner's and its tab's active jobs (jobs.core.quotas):
+        # with status in the index that count reads the few active rows, not every job the
+        # owner ever ran.
+        indexes = [
+            models.Index(fields=["session_key", "status"], name="jobs_job_owner_status"),
+            models.Index(fields=["tab", "status"], name="jobs_job_tab_status"),
+        ]
 
     @property
     def is_active(self) -> bool:

@@ -176,3 +176,20 @@ def test_binding_a_job_is_won_once(alice):
     job = _job(alice)
     assert sql.bind_job(job.id, server.id, 1) and not sql.bind_job(job.id, server.id, 2)
     assert Job.objects.values_list("server_id", "attempt").get(id=job.id) == (server.id, 1)
+
+
+@pytest.mark.parametrize(
+    ("column", "index"), [("session_key", "jobs_job_owner_status"), ("tab_id", "jobs_job_tab_status")]
+)
+def test_counting_active_jobs_reads_an_index_not_every_job(column, index):
+    """Every submission counts its owner's and its tab's active jobs: an owner with years of
+    finished jobs must not make that count read them all (SQLite's plan names the index)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        sql.active_jobs(column, str(uuid.uuid4()), ("pending", "queued", "running"))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + captured.captured_queries[-1]["sql"])
+        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    assert f"COVERING INDEX {index}" in plan
