@@ -338,13 +338,13 @@ def _advance(
 
 
 def mark_queued(job_id: Any, attempt: int, prompt_number: float | None) -> list[Event]:
-    with transaction.atomic():  # one commit for both
+    with transaction.atomic(savepoint=False):  # one commit for both; nested in advance
         sql.move_attempt(job_id, attempt, {"prompt_number": prompt_number})
         return _advance(job_id, attempt, JobStatus.QUEUED, (JobStatus.PENDING,))
 
 
 def mark_running(job_id: Any, attempt: int) -> list[Event]:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # nested in advance: no savepoint
         return _advance(
             job_id,
             attempt,
@@ -363,6 +363,30 @@ def mark_queued_then_check(
 ) -> tuple[list[Event], bool]:
     """mark_queued, and whether a cancel was asked for meanwhile: one trip for the relay."""
     return mark_queued(job_id, attempt, prompt_number), is_cancel_requested(job_id)
+
+
+@dataclass
+class Moves:
+    """The moves the relay has for one attempt and has not written yet: its queueing (with
+    the prompt number) and its start. A job that starts at once has both before either is
+    written (its frames overtake the answer to POST /prompt), and then they take one trip."""
+
+    queued: bool = False
+    prompt_number: float | None = None
+    running: bool = False
+
+
+def advance(job_id: Any, attempt: int, moves: Moves) -> tuple[list[Event], bool]:
+    """Write `moves` in one transaction, in the lifecycle's order, with an event for each
+    that happened; and, when the job was queued, whether a cancel was asked for meanwhile
+    (mark_queued_then_check)."""
+    found: list[Event] = []
+    with transaction.atomic():
+        if moves.queued:
+            found += mark_queued(job_id, attempt, moves.prompt_number)
+        if moves.running:
+            found += mark_running(job_id, attempt)
+    return found, moves.queued and is_cancel_requested(job_id)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ class ServerWatcher:
         self._last_preview_prompt: str | None = None
         self._positions: dict[str, int] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # per prompt: its latest state write
+        # Per attempt: the moves not written yet, and the write that will take them.
+        self._moves: dict[tuple[str, int], tuple[attempts.Moves, asyncio.Task[None]]] = {}
         self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
         self._flush_due = False
 
@@ -336,11 +338,7 @@ class ServerWatcher:
             return
         if ticket.created_at is not None:
             instruments.dispatched((timezone.now() - ticket.created_at).total_seconds())
-        queued_now = db(attempts.mark_queued_then_check)
-        found, cancel = await queued_now(ticket.job_id, ticket.attempt, queued.number)
-        await events.publish(found)
-        if cancel:
-            await self.cancel(ticket.job_id)
+        await self._move(pid, ticket.job_id, ticket.attempt, queued=True, number=queued.number)
 
     async def _settle_ambiguous(
         self, ticket: attempts.Ticket, pid: str, error: ComfyError | None = None
@@ -497,7 +495,7 @@ class ServerWatcher:
         change = tracked.apply(event)
         if change == "start":
             self._forget_position(pid)
-            self._in_order(pid, self._mark_running(tracked))
+            self._move(pid, tracked.job_id, tracked.attempt, running=True)
             self._publish_progress(pid, tracked)
         elif change == "progress":
             self._last_preview_prompt = pid
@@ -512,10 +510,39 @@ class ServerWatcher:
         if frame is not None:
             self._in_order(pid, events.publish([mirror.frame_event(tracked.tab_id, tracked.job_id, frame)]))
 
-    async def _mark_running(self, tracked: Tracked) -> None:
-        await events.publish(await db(attempts.mark_running)(tracked.job_id, tracked.attempt))
+    def _move(
+        self,
+        pid: str,
+        job_id: uuid.UUID,
+        attempt: int,
+        *,
+        queued: bool = False,
+        number: float | None = None,
+        running: bool = False,
+    ) -> asyncio.Task[None]:
+        """Ask for a move of the attempt, written in order with the prompt's other state
+        writes (_in_order). Moves asked for before the write starts go in its one trip and
+        transaction (attempts.advance): a prompt that starts at once is queued and running
+        in one commit, each with its event. Returns the write, done once they are stored."""
+        found = self._moves.get((pid, attempt))
+        if found is None:
+            moves = attempts.Moves()
+            task = self._in_order(pid, self._write_moves(pid, job_id, attempt))
+            self._moves[(pid, attempt)] = found = (moves, task)
+        moves, task = found
+        if queued:
+            moves.queued, moves.prompt_number = True, number
+        moves.running = moves.running or running
+        return task
 
-    def _in_order(self, pid: str, coro) -> None:
+    async def _write_moves(self, pid: str, job_id: uuid.UUID, attempt: int) -> None:
+        moves, _ = self._moves.pop((pid, attempt))  # asked for from now on: the next write
+        found, cancel = await db(attempts.advance)(job_id, attempt, moves)
+        await events.publish(found)
+        if cancel:  # asked for while it was being queued
+            await self.cancel(job_id)
+
+    def _in_order(self, pid: str, coro) -> asyncio.Task[None]:
         """Run a prompt's state writes one after another, off the frame loop: the loop never
         waits for the database, so one slow write delays no other prompt's frames."""
         previous = self._chains.get(pid)
@@ -529,6 +556,7 @@ class ServerWatcher:
         self._chains[pid] = task
         self._background.add(task)
         task.add_done_callback(lambda done: self._chain_done(pid, done))
+        return task
 
     def _chain_done(self, pid: str, task: asyncio.Task[None]) -> None:
         self._background.discard(task)

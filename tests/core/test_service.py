@@ -119,3 +119,36 @@ def test_snapshot_is_current_to_its_seq(alice):
     snapshot = tabs.tab_snapshot(job.tab_id)
     assert snapshot["seq"] == 1 and snapshot["lock"] is None
     assert [j["id"] for j in snapshot["jobs"]] == [str(job.id)]
+
+
+def test_queued_and_running_asked_together_are_one_commit_with_an_event_each(alice):
+    """A quick prompt's frames overtake the answer to its POST /prompt: the relay writes both
+    moves in one trip (attempts.advance), and the tab still sees each change, in order."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_server()
+    job, _ = submit(alice)
+    ticket, _ = attempts.start_attempt(job.id)
+    with CaptureQueriesContext(connection) as queries:
+        found, cancel = attempts.advance(
+            job.id, ticket.attempt, attempts.Moves(queued=True, prompt_number=7.0, running=True)
+        )
+    assert [m["job"]["status"] for _, m in found] == ["queued", "running"]
+    assert [m["seq"] for _, m in found] == [found[0][1]["seq"], found[0][1]["seq"] + 1]
+    assert sum(1 for q in queries.captured_queries if q["sql"].startswith(("BEGIN", "SAVEPOINT"))) == 1
+    assert cancel is False
+    attempt = Attempt.objects.get(job=job, number=ticket.attempt)
+    assert (attempt.status, attempt.prompt_number) == ("running", 7.0)
+
+
+def test_a_queueing_written_after_the_start_keeps_the_job_running(alice):
+    make_server()
+    job, _ = submit(alice)
+    ticket, _ = attempts.start_attempt(job.id)
+    attempts.advance(job.id, ticket.attempt, attempts.Moves(running=True))
+    Job.objects.filter(id=job.id).update(cancel_requested=True)
+    found, cancel = attempts.advance(job.id, ticket.attempt, attempts.Moves(queued=True, prompt_number=3.0))
+    assert found == [] and cancel is True  # no move back; the cancel asked for meanwhile is seen
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+    assert Attempt.objects.get(job=job, number=ticket.attempt).prompt_number == 3.0

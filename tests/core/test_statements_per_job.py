@@ -15,11 +15,12 @@ from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db
 
-# Measured 2026-12-01 (SQLite): 47 statements, most of them plain SQL (jobs.core.sql), in 5
-# transactions: submit, bind, queued, running and finish, one commit each (nested blocks make
-# no savepoint of their own; the tab's release commits with the finish). The budget leaves
-# no room to grow.
-STATEMENTS, TRANSACTIONS = 47, 5
+# Measured 2026-12-01 (SQLite): 45 statements, most of them plain SQL (jobs.core.sql), in 4
+# transactions: submit, bind, queued with running (a job whose frames overtake the answer to
+# its POST /prompt, as a quick one's do: attempts.advance) and finish, one commit each (nested
+# blocks make no savepoint of their own; the tab's release commits with the finish). The
+# budget leaves no room to grow.
+STATEMENTS, TRANSACTIONS = 45, 4
 LARGE = {"object_info": {f"Node{i}": {"input": {"required": {}}} for i in range(2000)}}
 
 
@@ -30,8 +31,7 @@ def test_a_job_from_submission_to_stored_result_stays_within_its_statement_budge
     with CaptureQueriesContext(connection) as queries:
         job, _ = service.submit_job(alice, tab.id, "invert", {"image": str(upload.id)})
         ticket, _ = attempts.start_attempt(job.id)
-        attempts.mark_queued_then_check(job.id, ticket.attempt, 1.0)
-        attempts.mark_running(job.id, ticket.attempt)
+        attempts.advance(job.id, ticket.attempt, attempts.Moves(queued=True, prompt_number=1.0, running=True))
         output = attempts.StoredOutput("3", 0, "out.png", "out.png", "output", "image/png", 8, 8)
         attempts.finish(job.id, ticket.attempt, "succeeded", outputs=[output])
     sql = [q["sql"] for q in queries.captured_queries]
