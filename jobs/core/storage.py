@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
@@ -40,10 +41,17 @@ def save_output(job_id: uuid.UUID | str, node_id: str, index: int, data: bytes, 
     return _storage().save(_output_name(job_id, node_id, index, extension), ContentFile(data))
 
 
-def save_output_file(job_id: uuid.UUID | str, node_id: str, index: int, path: Path, extension: str) -> str:
-    """Store a downloaded result from a local file, read in chunks (videos run to gigabytes)."""
-    with path.open("rb") as handle:
-        return _storage().save(_output_name(job_id, node_id, index, extension), File(handle))
+def save_output_file(
+    job_id: uuid.UUID | str, node_id: str, index: int, source: Path | IO[bytes], extension: str
+) -> str:
+    """Store a downloaded result from a local file or an open one (from its start), read in
+    chunks (videos run to gigabytes)."""
+    name = _output_name(job_id, node_id, index, extension)
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            return _storage().save(name, File(handle))
+    source.seek(0)
+    return _storage().save(name, File(source))
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import puremagic
 from PIL import Image, UnidentifiedImageError
@@ -47,18 +48,27 @@ class MediaInfo:
         return self.media in ("video", "audio")
 
 
-def describe(path: Path, name: str = "") -> MediaInfo:
-    """The media of the file at `path`; `name` (what the server called it) only helps to
-    name what the bytes leave open (a 3D model, a text), never to overrule them."""
-    with path.open("rb") as handle:
-        head = handle.read(HEAD_BYTES)
+def describe(source: Path | IO[bytes], name: str = "") -> MediaInfo:
+    """The media of a file, at a path or open (a result still in memory, read from its
+    start); `name` (what the server called it) only helps to name what the bytes leave open
+    (a 3D model, a text), never to overrule them."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            return _describe(handle, name, str(source))
+    return _describe(source, name, None)
+
+
+def _describe(handle: IO[bytes], name: str, path: str | None) -> MediaInfo:
+    handle.seek(0)
+    head = handle.read(HEAD_BYTES)
+    handle.seek(0)
     if not head:
         return MediaInfo("file", "application/octet-stream", "bin")
     mime, extension = _magic(head)
     if mime.startswith("image/"):
-        return _picture(path, mime, extension)
+        return _picture(handle, mime, extension)
     if mime.startswith(("video/", "audio/")) or extension in ("mp4", "m4a", "mov", "webm", "mkv", "ogg"):
-        return _stream(path, mime, extension)
+        return _stream(path or handle, mime, extension)  # FFmpeg reads a path itself, faster
     return _other(head, name)
 
 
@@ -78,9 +88,9 @@ def _magic(head: bytes) -> tuple[str, str]:
     return "", ""
 
 
-def _picture(path: Path, mime: str, extension: str) -> MediaInfo:
+def _picture(handle: IO[bytes], mime: str, extension: str) -> MediaInfo:
     try:
-        with Image.open(path) as image:
+        with Image.open(handle) as image:  # the caller's file: Pillow leaves it open
             image.load()  # the first frame whole: a truncated file fails here, not in the page
             frames = getattr(image, "n_frames", 1)
             width, height = image.size
@@ -108,13 +118,13 @@ def _animation_seconds(image: Image.Image) -> float | None:
     return total / 1000 if total else None
 
 
-def _stream(path: Path, mime: str, extension: str) -> MediaInfo:
+def _stream(source: str | IO[bytes], mime: str, extension: str) -> MediaInfo:
     """Video or audio, from its container: a video stream makes it a video (an MP4 of sound
     alone is audio). What PyAV cannot open is a download."""
     import av  # here, not at the top: FFmpeg's libraries cost a process ~27 MB once loaded
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(source, mode="r") as container:
             duration = float(container.duration / av.time_base) if container.duration else None
             if container.streams.video:
                 stream = container.streams.video[0]

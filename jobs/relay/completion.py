@@ -12,8 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -100,7 +99,7 @@ async def download(
         if item.text is not None:
             stored.append(_text(item))
             continue
-        with tempfile.NamedTemporaryFile(prefix="comfyweb-output-") as part:
+        with tempfile.SpooledTemporaryFile(IN_MEMORY_BYTES, prefix="comfyweb-output-") as part:
             try:
                 size = await client.view_to(part, item.filename, item.subfolder, item.type, limit=limit)
             except TooLarge:
@@ -108,9 +107,14 @@ async def download(
                     f"The result {item.filename} is larger than COMFYWEB_MAX_OUTPUT_BYTES "
                     f"({limit / 1e6:,.0f} MB), so it was not kept."
                 ) from None
-            part.flush()
-            stored.append(await asyncio.to_thread(_store, job_id, item, Path(part.name), size))
+            stored.append(await asyncio.to_thread(_store, job_id, item, part, size))
     return stored
+
+
+# A result up to this size is held in memory between its download and its storage, bigger
+# ones spill to a temporary file: a picture then costs no file of its own to create, write,
+# read twice and delete (issue Y), and a video is still never whole in memory.
+IN_MEMORY_BYTES = 4 * 1024 * 1024
 
 
 TEXT_LIMIT = 100_000  # characters of a text result kept
@@ -133,10 +137,10 @@ def _text(item: OutputItem) -> attempts.StoredOutput:
     )
 
 
-def _store(job_id: uuid.UUID, item: OutputItem, path: Path, size: int) -> attempts.StoredOutput:
+def _store(job_id: uuid.UUID, item: OutputItem, part: IO[bytes], size: int) -> attempts.StoredOutput:
     """What the file is, from its bytes, and the file into storage (in a worker thread)."""
-    info = detect.describe(path, item.filename)
-    name = storage.save_output_file(job_id, item.node_id, item.index, path, info.extension)
+    info = detect.describe(part, item.filename)
+    name = storage.save_output_file(job_id, item.node_id, item.index, part, info.extension)
     return attempts.StoredOutput(
         node_id=item.node_id,
         index=item.index,

@@ -32,6 +32,21 @@ def test_each_kind_is_told_from_its_bytes(tmp_path, name, data, media, content_t
     assert (info.media, info.content_type, info.extension) == (media, content_type, extension)
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "media", "content_type", "extension"), CASES, ids=[c[2] + ":" + c[0] for c in CASES]
+)
+def test_an_open_file_is_told_as_its_path_is(tmp_path, name, data, media, content_type, extension):
+    """A result held in memory (jobs.relay.completion) is described from the open file, read
+    from its start wherever it stands, with the same figures as from a path."""
+    import tempfile
+
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    with tempfile.SpooledTemporaryFile(1 << 20) as part:
+        part.write(data)  # left at its end, as a download leaves it
+        assert describe(part, name) == describe(path, name)
+
+
 def test_a_name_never_overrules_the_bytes(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(media_files.mp4())
