@@ -216,6 +216,9 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["session_key", "status"], name="jobs_job_owner_status"),
             models.Index(fields=["tab", "status"], name="jobs_job_tab_status"),
+            # Each dispatch counts every server's active jobs, and the relay reads a server's
+            # bound ones: those few, not every job the server ever ran.
+            models.Index(fields=["server", "status"], name="jobs_job_server_status"),
         ]
 
     @property

@@ -178,18 +178,30 @@ def test_binding_a_job_is_won_once(alice):
     assert Job.objects.values_list("server_id", "attempt").get(id=job.id) == (server.id, 1)
 
 
+def _plan(statement) -> str:
+    """SQLite's query plan of the last statement `statement()` runs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        statement()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + captured.captured_queries[-1]["sql"])
+        return " ".join(str(row[-1]) for row in cursor.fetchall())
+
+
 @pytest.mark.parametrize(
     ("column", "index"), [("session_key", "jobs_job_owner_status"), ("tab_id", "jobs_job_tab_status")]
 )
 def test_counting_active_jobs_reads_an_index_not_every_job(column, index):
     """Every submission counts its owner's and its tab's active jobs: an owner with years of
     finished jobs must not make that count read them all (SQLite's plan names the index)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as captured:
-        sql.active_jobs(column, str(uuid.uuid4()), ("pending", "queued", "running"))
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN QUERY PLAN " + captured.captured_queries[-1]["sql"])
-        plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+    plan = _plan(lambda: sql.active_jobs(column, str(uuid.uuid4()), ("pending", "queued", "running")))
     assert f"COVERING INDEX {index}" in plan
+
+
+def test_counting_each_servers_active_jobs_reads_an_index_not_every_job():
+    """Every dispatch counts each server's active jobs (jobs.core.locks.server_loads): a
+    server's years of finished jobs must not be read each time."""
+    plan = _plan(lambda: sql.active_counts([1, 2], ("pending", "queued", "running")))
+    assert "COVERING INDEX jobs_job_server_status" in plan
