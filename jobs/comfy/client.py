@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from . import jsontext
 from .errors import (
     ComfyHTTPError,
     ComfyUnavailable,
@@ -420,6 +421,6 @@ def _dumps(value: Any) -> bytes:
 
 def _loads_or_none(text: str) -> Any:
     try:
-        return json.loads(text) if text else None
+        return jsontext.loads(text) if text else None
     except ValueError:
         return None

@@ -12,12 +12,12 @@ object at all raises ProtocolError.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import jsontext
 from .errors import ProtocolError
 
 __all__ = [
@@ -209,7 +209,7 @@ def parse_text(raw: str | bytes | dict[str, Any]) -> Event:
         frame: Any = raw
     else:
         try:
-            frame = json.loads(raw)
+            frame = jsontext.loads(raw)
         except ValueError as exc:
             raise ProtocolError(f"text frame is not JSON: {raw[:200]!r}") from exc
     if not isinstance(frame, dict):
@@ -242,7 +242,7 @@ def parse_binary(data: bytes) -> Event:
             (length,) = struct.unpack(">I", data[4:8])
             if len(data) < 8 + length:
                 raise ValueError("metadata longer than the frame")
-            metadata = json.loads(data[8 : 8 + length])
+            metadata = jsontext.loads(data[8 : 8 + length])
             if not isinstance(metadata, dict):
                 raise ValueError("metadata is not an object")
             return Preview(

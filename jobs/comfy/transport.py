@@ -14,7 +14,6 @@ the client maps them to its own errors (jobs.comfy.errors).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from typing import Any, Protocol
 
 import aiohttp
 import httpx
+
+from . import jsontext
 
 CHUNK = 64 * 1024
 
@@ -56,7 +57,7 @@ class Answer:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return jsontext.loads(self.body)
 
 
 class Transport(Protocol):

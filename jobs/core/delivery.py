@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,22 @@ def local_count() -> int:
     return sum(len(s) for s in _sinks.values())
 
 
+def encode(message: dict[str, Any]) -> str:
+    """A message's text frame, by orjson: every event of every job is encoded here once,
+    several times faster than by the standard library (issue Y). What orjson refuses (an
+    integer past 64 bits, say a seed a client chose) is encoded by the standard library."""
+    try:
+        return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(message)
+
+
 async def deliver(group: str, message: dict[str, Any]) -> None:
     """Send `message` to every socket of `group` in this process, encoded once."""
     sinks = _sinks.get(group)
     if not sinks:
         return
-    text = json.dumps(message)
+    text = encode(message)
     loop = asyncio.get_running_loop()
     for sink in list(sinks):
         try:

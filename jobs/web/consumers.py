@@ -63,6 +63,11 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
         """No layer channel when events are delivered in process (jobs.core.delivery)."""
         return delivery.NO_LAYER if delivery.in_process() else "default"
 
+    @classmethod
+    async def encode_json(cls, content: dict[str, Any]) -> str:
+        """Events from the channel layer and snapshots, encoded as in-process events are."""
+        return delivery.encode(content)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale DB connections before every message, a thread hop each time;
         # every DB call here goes through database_sync_to_async, which already does that.
