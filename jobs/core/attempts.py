@@ -431,7 +431,7 @@ def finish(
             {(o.node_id, o.index): Output(job_id=job_id, **asdict(o)) for o in reversed(outputs)}.values()
         )
         stored.sort(key=lambda o: (o.node_id, o.index))
-        Output.objects.bulk_create(stored, ignore_conflicts=True)
+        sql.insert_rows(stored, ignore_conflicts=True)  # stored again on a repeated completion
         found = [job_event(job_id, outputs=stored)]
         # The tab's lock goes in the same commit when this was its last active job.
         found += release_events(found[0][1]["job"]["tab"])

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 
 from jobs.core.models import Job, Output, Workflow
 
@@ -479,6 +480,29 @@ def insert_job(
     job = Job.from_db(connection.alias, _NEW_JOB_FIELDS, values)
     job.workflow = workflow
     return job
+
+
+def insert_rows(rows: Sequence[models.Model], *, ignore_conflicts: bool = False) -> None:
+    """New rows of one model in one statement, as `bulk_create` stores them (a result's
+    outputs, an upload) without the ORM's compiling: every column from the instances, an
+    `auto_now_add` one set now, and, with `ignore_conflicts`, rows that clash skipped."""
+    if not rows:
+        return
+    meta = type(rows[0])._meta
+    fields = meta.concrete_fields
+    now = datetime.now(UTC)
+    params: list[Any] = []
+    for row in rows:
+        for field in fields:
+            if getattr(field, "auto_now_add", False) and getattr(row, field.attname) is None:
+                setattr(row, field.attname, now)
+            value = getattr(row, field.attname)
+            params.append(as_json(value) if isinstance(field, models.JSONField) else _param(value))
+        row._state.adding, row._state.db = False, connection.alias  # stored, as after the ORM's
+    names = ", ".join(f'"{field.column}"' for field in fields)
+    values = ", ".join([f"({_marks(fields)})"] * len(rows))
+    text = f'INSERT INTO "{meta.db_table}" ({names}) VALUES {values}'
+    count(text + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""), params)
 
 
 def bind_job(job_id: Any, server_id: int, attempt: int) -> bool:

@@ -205,3 +205,24 @@ def test_counting_each_servers_active_jobs_reads_an_index_not_every_job():
     server's years of finished jobs must not be read each time."""
     plan = _plan(lambda: sql.active_counts([1, 2], ("pending", "queued", "running")))
     assert "COVERING INDEX jobs_job_server_status" in plan
+
+
+def test_new_rows_are_stored_as_the_orm_stores_them(alice):
+    """sql.insert_rows: every column, `created_at` set, and a clash skipped when asked."""
+    job = _job(alice)
+    first = Output(job_id=job.id, node_id="9", index=0, filename="ü.png", width=8, duration=1.5, size=3)
+    second = Output(job_id=job.id, node_id="9", index=1, filename="b.txt", media="text", text="é")
+    sql.insert_rows([first, second])
+    stored = Output.objects.filter(job=job).order_by("index")
+    assert [(o.id, o.filename, o.width, o.duration, o.text) for o in stored] == [
+        (first.id, "ü.png", 8, 1.5, ""),
+        (second.id, "b.txt", None, None, "é"),
+    ]
+    assert all(o.created_at is not None for o in stored) and first.created_at == stored[0].created_at
+    sql.insert_rows(
+        [Output(job_id=job.id, node_id="9", index=0, filename="again.png")], ignore_conflicts=True
+    )
+    assert Output.objects.get(job=job, index=0).filename == "ü.png"
+    first.filename = "saved.png"
+    first.save()  # an instance it stored is one the ORM knows as stored: an UPDATE
+    assert Output.objects.get(id=first.id).filename == "saved.png"

@@ -8,9 +8,8 @@ import uuid
 
 from django.db import transaction
 
-from jobs.core import attempts, locks, service, sql
+from jobs.core import attempts, locks, service, sql, uploads
 from jobs.core.models import Job, Output, Tab, Upload
-from jobs.core.storage import save_upload
 from tests.factories import make_server, make_tab, png_bytes
 
 
@@ -19,14 +18,12 @@ def main() -> None:
     server = make_server("pg-gpu")  # online, with a lease: the lease join is read too
     tab = make_tab(owner)
     data = png_bytes()
-    upload = Upload.objects.create(
-        session_key=owner,
-        file=save_upload(data, "png"),
-        content_type="image/png",
-        width=8,
-        height=8,
-        size=len(data),
-    )
+    upload = uploads.accept_upload(owner, data, "in.png")  # stored by sql.insert_rows
+    assert Upload.objects.filter(id=upload.id).values("session_key", "width", "size").get() == {
+        "session_key": owner,
+        "width": 8,
+        "size": len(data),
+    }
 
     job, submitted = service.submit_job(owner, tab.id, "invert", {"image": str(upload.id)})
     assert submitted[0][1]["job"]["status"] == "pending", submitted
@@ -39,15 +36,18 @@ def main() -> None:
     ticket, bound = attempts.start_attempt(job.id, planned=server.id)
     assert ticket is not None and Job.objects.get(id=job.id).server_id == server.id, bound
 
-    queued, cancelled = attempts.mark_queued_then_check(job.id, ticket.attempt, 3.0)
-    assert queued[0][1]["job"]["status"] == "queued" and cancelled is False, queued
-    running = attempts.mark_running(job.id, ticket.attempt)
-    assert running[0][1]["job"]["started_at"] is not None, running
+    moves = attempts.Moves(queued=True, prompt_number=3.0, running=True)
+    (queued, running), cancelled = attempts.advance(job.id, ticket.attempt, moves)
+    assert queued[1]["job"]["status"] == "queued" and cancelled is False, queued
+    assert running[1]["job"]["started_at"] is not None, running
     out = attempts.StoredOutput("3", 0, "outputs/o.png", "o.png", "output", "image/png", 8, 8, size=10)
     ended = attempts.finish(job.id, ticket.attempt, "succeeded", outputs=[out])
     shown = ended[0][1]["job"]
     assert shown["status"] == "succeeded" and shown["outputs"][0]["filename"] == "o.png", shown
     assert Tab.objects.get(id=tab.id).server_id is None
+    assert Output.objects.filter(job_id=job.id).values_list("filename", "size").get() == ("o.png", 10)
+    again = Output(job_id=job.id, node_id="3", index=0, filename="other.png")  # the same slot
+    sql.insert_rows([again], ignore_conflicts=True)  # a repeated completion's: skipped
     assert Output.objects.filter(job_id=job.id).count() == 1
 
     columns = [
