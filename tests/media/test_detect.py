@@ -47,6 +47,14 @@ def test_an_open_file_is_told_as_its_path_is(tmp_path, name, data, media, conten
         assert describe(part, name) == describe(path, name)
 
 
+@pytest.mark.parametrize("data", [c[1] for c in CASES], ids=[c[2] + ":" + c[0] for c in CASES])
+def test_the_quick_signatures_say_what_puremagics_table_says(data):
+    from jobs.media import detect
+
+    head = data[: detect.HEAD_BYTES]
+    assert detect._magic(head)[0] == detect._table(head)[0]
+
+
 def test_a_name_never_overrules_the_bytes(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(media_files.mp4())
