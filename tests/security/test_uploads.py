@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.db import DatabaseError
 from PIL import Image
 
+from jobs.core import sql
 from jobs.core.models import Upload
 from tests.factories import png_bytes
 from tests.security.clients import browser, error_of, upload
@@ -138,7 +139,7 @@ def test_a_database_failure_after_the_file_was_saved_deletes_the_file(monkeypatc
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(Upload.objects, "create", broken)
+    monkeypatch.setattr(sql, "insert_rows", broken)  # where accept_upload stores the row
     with pytest.raises(DatabaseError):
         accept_upload("session", png_bytes(), "in.png")
     assert stored_files() == []
@@ -150,7 +151,7 @@ def test_a_database_failure_through_the_api_is_500_json_and_leaves_no_file(monke
     def broken(*args, **kwargs):
         raise DatabaseError("disk full")
 
-    monkeypatch.setattr(Upload.objects, "create", broken)
+    monkeypatch.setattr(sql, "insert_rows", broken)  # where accept_upload stores the row
     answer = upload(client)
     assert answer.status_code == 500 and error_of(answer)["code"] == "internal"
     assert b"disk full" not in answer.content
