@@ -11,6 +11,11 @@ Django also gives every request a ThreadSensitiveContext, that is a new thread (
 new database connection) per request. Without it, the pool's few threads live on and keep
 their connections (CONN_MAX_AGE), and the request signals run on the shared thread that the
 relay and the socket consumers use.
+
+`request_started`'s two database receivers (close_old_connections, reset_queries) cost a hop
+of their own before every request: they run at the start of the request's one hop instead,
+and stay on the signal for WSGI. (Django's test client takes close_old_connections off the
+signal while it sends it, and puts it back for every sender after.)
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core import signals
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponseBase
 
 
@@ -32,7 +39,25 @@ class OneHopASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self._started_then_response, thread_sensitive=True)(request)
+
+    def _started_then_response(self, request: HttpRequest) -> HttpResponseBase:
+        for receiver in STARTED_HERE:  # what request_started did for this handler
+            receiver()
+        return self.get_response(request)
+
+
+# request_started's receivers that this handler runs in its own hop (see the module's note).
+STARTED_HERE = (reset_queries, close_old_connections)
+
+
+def _started_elsewhere() -> None:
+    """Keep STARTED_HERE on request_started for the handlers that still send it to them."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    for receiver in STARTED_HERE:
+        if signals.request_started.disconnect(receiver):
+            signals.request_started.connect(receiver, sender=WSGIHandler)
 
 
 def get_asgi_application() -> OneHopASGIHandler:
@@ -40,6 +65,7 @@ def get_asgi_application() -> OneHopASGIHandler:
     import django
 
     django.setup(set_prefix=False)
+    _started_elsewhere()
     return OneHopASGIHandler()
 
 
