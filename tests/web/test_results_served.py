@@ -111,3 +111,24 @@ def test_the_gallery_filters_by_media():
     assert only.context["items"][0]["text"] == "a caption"
     unknown = client.get("/gallery/?media=evil")
     assert len(unknown.context["items"]) == 2, "an unknown media is no filter"
+
+
+@pytest.mark.parametrize("size", [1000, 1024 * 1024 + 1])
+def test_a_small_file_is_answered_whole_and_a_large_one_streams_with_the_same_headers(size):
+    """Up to jobs.web.ranges.WHOLE_BYTES a result is read in the view (no hop per chunk)."""
+    from jobs.web.ranges import WHOLE_BYTES
+
+    client = browser()
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    picture = result(client.session.session_key, "image", data, "png", content_type="image/png")
+    served = client.get(f"/files/outputs/{picture.id}/")
+    assert served.streaming is (size > WHOLE_BYTES) and body(served) == data
+    name = f"invert_{str(picture.job_id)[:8]}_9-0.png"
+    assert (served["Content-Type"], served["Content-Length"], served["Accept-Ranges"]) == (
+        "image/png",
+        str(size),
+        "bytes",
+    )
+    assert served["Content-Disposition"] == f'inline; filename="{name}"'
+    download = client.get(f"/files/outputs/{picture.id}/?download=1")
+    assert download["Content-Disposition"] == f'attachment; filename="{name}"'
