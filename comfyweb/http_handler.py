@@ -14,19 +14,25 @@ relay and the socket consumers use.
 
 `request_started`'s two database receivers (close_old_connections, reset_queries) cost a hop
 of their own before every request: they run at the start of the request's one hop instead,
-and stay on the signal for WSGI. (Django's test client takes close_old_connections off the
+and stay on the signal for WSGI. A response whose body is in memory is closed there too
+(request_finished), not in one more hop after it is sent; `handle` is Django 5.2's with that
+one change, and a streamed response still closes after sending, as in Django. (Django's test client takes close_old_connections off the
 signal while it sends it, and puts it back for every sender after.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core import signals
-from django.core.handlers.asgi import ASGIHandler
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import set_script_prefix
 
 
 class OneHopASGIHandler(ASGIHandler):
@@ -44,7 +50,64 @@ class OneHopASGIHandler(ASGIHandler):
     def _started_then_response(self, request: HttpRequest) -> HttpResponseBase:
         for receiver in STARTED_HERE:  # what request_started did for this handler
             receiver()
-        return self.get_response(request)
+        response = self.get_response(request)
+        if not response.streaming:
+            # Its body is in memory: closed here, in this hop (its closers, request_finished),
+            # not in a hop of its own once sent (handle). A streamed one closes after sending.
+            response._handler_class = type(self)  # type: ignore[attr-defined]  # as run_get_response sets it
+            response.close()
+        return response
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Django 5.2's ASGIHandler.handle, but for a response closed in its hop: that one is
+        not closed again in a worker-thread hop after it is sent."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None  # create_request gives one or the other
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request: HttpRequest, send: Any) -> HttpResponseBase:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client left while sending
+                await self.send_response(response, send)
+            return response
+
+        # The disconnect listener first: it raises nothing unexpected that would keep the
+        # request's task from being cancelled.
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        processing = asyncio.create_task(process_request(request, send))
+        tasks = [listener, processing]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass  # the client left
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()  # views may handle their cancellation
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = processing.result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            if not getattr(response, "closed", False):
+                await sync_to_async(response.close)()
+        body_file.close()
 
 
 # request_started's receivers that this handler runs in its own hop (see the module's note).

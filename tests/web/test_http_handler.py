@@ -31,3 +31,35 @@ def test_a_request_runs_them_once_in_its_own_hop(monkeypatch):
 
     response = async_to_sync(get)()
     assert response["status"] == 200 and ran == [1]
+
+
+def test_a_request_answered_from_memory_takes_one_worker_thread_hop(monkeypatch):
+    """request_started, the view and the response's close (request_finished, once) all in
+    the one hop: no hop before the request, none after it is sent."""
+    from django.dispatch import dispatcher
+
+    hops, finished = [], []
+
+    def counting(real):
+        def wrapper(func, *args, **kwargs):
+            hops.append(getattr(func, "__name__", repr(func)))
+            return real(func, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(http_handler, "sync_to_async", counting(http_handler.sync_to_async))
+    monkeypatch.setattr(dispatcher, "sync_to_async", counting(dispatcher.sync_to_async))
+    signals.request_finished.connect(receiver := lambda **kwargs: finished.append(1))
+    try:
+        handler = http_handler.get_asgi_application()
+
+        async def get():
+            communicator = HttpCommunicator(handler, "GET", "/healthz", headers=[(b"host", b"localhost")])
+            response = await communicator.get_response(timeout=10)
+            await communicator.wait(timeout=10)  # the handler's end too, after sending
+            return response
+
+        assert async_to_sync(get)()["status"] == 200
+    finally:
+        signals.request_finished.disconnect(receiver)
+    assert hops == ["_started_then_response"] and finished == [1]
