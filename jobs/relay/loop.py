@@ -55,6 +55,10 @@ class Relay:
         self._dispatching: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        # Whether a job may wait unbound: False once a pass left none and nothing came since
+        # (a nudge, a job sent back to pending, a poll). A prompt that only ended frees a slot
+        # and needs no pass then: at one tab, that was every other read of the waiting jobs.
+        self._maybe_waiting = True
         self._next_housekeeping = 0.0
         self._next_sync = 0.0
         self._next_bound_check = 0.0
@@ -79,6 +83,7 @@ class Relay:
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
                 if not self._wake.is_set():
                     instruments.relay_lag(time.monotonic() - due)
+                    self._maybe_waiting = True  # the poll reads the waiting jobs whatever came
                 self._wake.clear()
         finally:
             listener.cancel()
@@ -124,6 +129,8 @@ class Relay:
     async def housekeeping(self) -> None:
         """Periodic work: fail over tabs of long-unreachable servers, clean up gone tabs."""
         moved = await db(attempts.fail_over_unreachable)(settings.COMFYWEB_FAILOVER_AFTER)
+        if moved:
+            self.wake_for_jobs()  # sent back to pending
         await events.publish(moved)
         closed = await db(tabs.close_gone_tabs)(settings.COMFYWEB_TAB_GRACE)
         if closed:
@@ -161,7 +168,8 @@ class Relay:
                 url,
                 f"{client_id}-{self.relay_id}"[:120],
                 version=version,
-                on_free=self._wake.set,
+                on_free=self.wake_for_jobs,
+                on_done=self._wake.set,  # a slot freed: a pass only if jobs may wait
                 holder=self.holder,
             )
             watcher.start()
@@ -174,6 +182,9 @@ class Relay:
         job that must wait reserves the capacity it waits for); the slow part (uploads,
         /prompt) runs concurrently, one task per attempt.
         """
+        if not self._maybe_waiting:
+            return  # none waited at the last pass, and none came since
+        self._maybe_waiting = False  # before the read: what comes during the pass sets it again
         waiting, placed = await db(attempts.waiting_jobs)()
         order = fair_order(waiting, placed)
         # Positions first, as the jobs wait now; the reason to wait is the last pass's.
@@ -210,6 +221,8 @@ class Relay:
             if ticket is not None and ticket.server_id in self.watchers:
                 self._dispatching.add(job.job_id)
                 self._spawn(self.submit(ticket))
+        if any(job.job_id not in self._dispatching for job in order):
+            self._maybe_waiting = True  # some wait on: every freed slot may let them go
         # No server reachable: every job still waiting waits for that reason.
         if no_server:
             no_server.update(job.job_id for job in order if job.job_id not in self._dispatching)
@@ -313,7 +326,13 @@ class Relay:
                 watcher = self.watchers.get(message.get("server"))
                 if watcher is not None:
                     self._spawn(watcher.refresh_info())
-            self._wake.set()
+            self.wake_for_jobs()
+
+    def wake_for_jobs(self) -> None:
+        """Dispatch now: jobs may wait (a submission, a job sent back to pending, a server
+        that can take work again)."""
+        self._maybe_waiting = True
+        self._wake.set()
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 from channels.db import database_sync_to_async
@@ -39,6 +40,7 @@ class ServerWatcher(Protocol):
     client: ComfyClient
     tracked: dict[str, Tracked]
     capabilities: frozenset[str]
+    on_free: Callable[[], None]  # jobs may go now: one was sent back to pending
 
     def is_dispatching(self, pid: str) -> bool: ...
 
@@ -112,3 +114,4 @@ async def settle(watcher: ServerWatcher, tracked: Tracked, queue: QueueState) ->
     log.info("prompt %s vanished from %s; starting a new attempt", pid, watcher.name)
     reason = "The prompt vanished from its server (restarted?); trying again."
     await events.publish(await db(attempts.back_to_pending)(tracked.job_id, tracked.attempt, reason))
+    watcher.on_free()  # it waits again: placed at the next pass

@@ -63,6 +63,7 @@ class ServerWatcher:
         version: str = "",
         client: ComfyClient | None = None,
         on_free: Callable[[], None] = lambda: None,
+        on_done: Callable[[], None] | None = None,
         holder: str = "",
     ):
         self.server_id = server_id
@@ -77,7 +78,8 @@ class ServerWatcher:
         self.connected = asyncio.Event()
         self.queue_remaining = 0
         self.version = version  # refreshed on every connect; decides how to interrupt
-        self.on_free = on_free  # a slot in the server's queue freed up: dispatch now
+        self.on_free = on_free  # jobs may go now (a server that takes work, a job sent back)
+        self.on_done = on_done or on_free  # a prompt ended: a slot in the queue freed up
         self.holder = holder  # this relay's lease holder: it vouches for the status written
         self.trust = Trust()
         # What it offers, as last read (jobs.pool.inventory), and when (monotonic).
@@ -319,6 +321,7 @@ class ServerWatcher:
                 reason = self._public({"message": f"The server {self.name} failed on the job: {error}"})
                 found = await db(attempts.back_to_pending)(ticket.job_id, ticket.attempt, reason["message"])
                 await events.publish(found)
+                self.on_free()  # it waits again: placed at the next pass, not the next poll
                 return
             # No answer: the prompt may or may not be queued. Settle it before anything else.
             self._ambiguous.add(pid)
@@ -649,7 +652,7 @@ class ServerWatcher:
             if done and self.tracked.get(pid) is tracked:
                 del self.tracked[pid]
             if done:
-                self.on_free()
+                self.on_done()
         except ComfyError as error:
             log.warning("completing %s on %s failed: %s; the sweep will retry", pid, self.name, error)
         finally:

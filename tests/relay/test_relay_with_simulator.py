@@ -219,3 +219,34 @@ async def test_cancel_running_job_leaves_the_other_tabs_job_alone():
         states = {j: (await db(Job.objects.get)(id=j.id)).status for j in (running, queued, other)}
         assert states[running] == "cancelled" and states[queued] == "cancelled"
         assert states[other] == "succeeded"
+
+
+async def test_a_prompt_that_ends_with_no_job_waiting_costs_no_read_of_the_waiting_jobs(monkeypatch):
+    """A freed slot alone needs no dispatch pass once the last pass left no job waiting
+    (Relay._maybe_waiting); a submission's nudge does make one."""
+    from jobs.core import attempts
+
+    reads = []
+    real = attempts.waiting_jobs
+    monkeypatch.setattr(attempts, "waiting_jobs", lambda: reads.append(1) or real())
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        relay = Relay(poll_interval=60)  # no poll during the test: only nudges and freed slots
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        await asyncio.sleep(0.3)
+        before = len(reads)
+        job = await submit(session, tab)
+        await events.nudge_relay("submit")
+        await wait_for(finished(job.id))
+        await asyncio.sleep(0.3)  # the prompt's end has freed its slot
+        assert len(reads) - before == 1
+        await events.nudge_relay("submit")
+        await asyncio.sleep(0.3)
+        assert len(reads) - before == 2
+        stop.set()
+        relay._wake.set()
+        await task
+    assert (await db(Job.objects.get)(id=job.id)).status == "succeeded"
