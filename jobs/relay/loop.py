@@ -185,12 +185,12 @@ class Relay:
         if not self._maybe_waiting:
             return  # none waited at the last pass, and none came since
         self._maybe_waiting = False  # before the read: what comes during the pass sets it again
-        waiting, placed = await db(attempts.waiting_jobs)()
-        order = fair_order(waiting, placed)
-        # Positions first, as the jobs wait now; the reason to wait is the last pass's.
+        warm = settings.COMFYWEB_WARM_PLACEMENT
+        order, first = await db(_waiting_then_first)(frozenset(self._dispatching), warm)
+        # Positions as the jobs wait now; the reason to wait is the last pass's.
         await self._publish_positions(order, self._reasons)
         plans: dict[uuid.UUID, Any] = {}
-        if settings.COMFYWEB_WARM_PLACEMENT and attempts.any_needs_models(order):
+        if warm and attempts.any_needs_models(order):
             plans, settled_in = await db(attempts.plan_placements)(order)
             if settled_in is not None:  # a pass when held-back jobs may be placed
                 asyncio.get_running_loop().call_later(settled_in, self._wake.set)
@@ -203,10 +203,12 @@ class Relay:
                     reasons[job.job_id] = self._reasons[job.job_id]  # not asked again: as before
                 continue
             try:
-                planned = plans.get(job.job_id, UNPLANNED)
-                ticket, found = await db(attempts.start_attempt_with_inputs)(
-                    job.job_id, reserved.avoid, planned
-                )
+                if first is not None and first[0] == job.job_id:
+                    ticket, found = _bound(first[1])  # in the pass's first trip
+                else:
+                    ticket, found = await db(attempts.start_attempt_with_inputs)(
+                        job.job_id, reserved.avoid, plans.get(job.job_id, UNPLANNED)
+                    )
             except attempts.WaitForRoom as wait:
                 reserved.waited(job, wait.reserves)
                 if not wait.reachable:
@@ -338,3 +340,33 @@ class Relay:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+Started = tuple[attempts.Ticket | None, list[events.Event]]
+
+
+def _waiting_then_first(
+    dispatching: frozenset[uuid.UUID], warm: bool
+) -> tuple[list[Waiting], tuple[uuid.UUID, Started | Exception] | None]:
+    """The waiting jobs in the fair order and, in the same trip to the database thread, the
+    first one's attempt started as the pass would start it (nothing reserved yet, no plan):
+    a pass that places one job makes one trip, not two. Not when warmth plans the jobs
+    (models needed): the plan comes first. The attempt's failure is returned, to be handled
+    in the pass's order like any other job's."""
+    waiting, placed = attempts.waiting_jobs()
+    order = fair_order(waiting, placed)
+    if warm and attempts.any_needs_models(order):
+        return order, None
+    job = next((j for j in order if j.job_id not in dispatching and Reservations().allows(j)), None)
+    if job is None:
+        return order, None
+    try:
+        return order, (job.job_id, attempts.start_attempt_with_inputs(job.job_id, frozenset(), UNPLANNED))
+    except Exception as error:  # WaitForRoom, or a failure the pass logs
+        return order, (job.job_id, error)
+
+
+def _bound(result: Started | Exception) -> Started:
+    if isinstance(result, Exception):
+        raise result
+    return result

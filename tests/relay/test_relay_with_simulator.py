@@ -250,3 +250,23 @@ async def test_a_prompt_that_ends_with_no_job_waiting_costs_no_read_of_the_waiti
         relay._wake.set()
         await task
     assert (await db(Job.objects.get)(id=job.id)).status == "succeeded"
+
+
+async def test_a_pass_that_places_one_job_makes_one_trip_to_the_database(monkeypatch):
+    """The waiting jobs and the first one's attempt are read and started in one trip."""
+    from jobs.relay import loop
+
+    trips = []
+    real = loop.db
+    monkeypatch.setattr(loop, "db", lambda func: trips.append(func.__name__) or real(func))
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        job = await submit(session, tab)
+        stop, task = await run_relay()
+        await wait_for(finished(job.id))
+        stop.set()
+        await task
+    assert (await db(Job.objects.get)(id=job.id)).status == "succeeded"
+    assert "_waiting_then_first" in trips and "start_attempt_with_inputs" not in trips
