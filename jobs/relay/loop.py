@@ -187,8 +187,10 @@ class Relay:
         self._maybe_waiting = False  # before the read: what comes during the pass sets it again
         warm = settings.COMFYWEB_WARM_PLACEMENT
         order, first = await db(_waiting_then_first)(frozenset(self._dispatching), warm)
-        # Positions as the jobs wait now; the reason to wait is the last pass's.
-        await self._publish_positions(order, self._reasons)
+        # Positions as the jobs wait now (not the one just started: it waits no more); the
+        # reason to wait is the last pass's.
+        started = first[0] if first is not None and not isinstance(first[1], Exception) else None
+        await self._publish_positions([job for job in order if job.job_id != started], self._reasons)
         plans: dict[uuid.UUID, Any] = {}
         if warm and attempts.any_needs_models(order):
             plans, settled_in = await db(attempts.plan_placements)(order)
