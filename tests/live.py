@@ -129,12 +129,17 @@ def live_app(
     extra_servers: tuple[str, ...] = (),
     seed: str = "",
     models: list[list[str]] | None = None,
+    vram: int | None = None,
+    load_seconds: float = 0.0,
 ) -> Iterator[LiveApp]:
     """Start `simulators` simulator processes and `manage.py serve` pointed at them.
 
     `models`: each simulator's model files ("folder/file"), by position. The simulators answer
     as ComfyUI 0.3.64 and the current release in turn (`profile_of`): every pool of two or more
     is a mixed one, as operators upgrading one server at a time run (issue V).
+
+    `vram`, `load_seconds`: how many model files each simulator holds loaded, and what
+    loading one costs (as `make run`'s demo simulators: issue W).
 
     `extra_servers` are more COMFYUI_SERVERS URLs (dead ones, say); `seed` is Python run with
     `manage.py shell -c` on the migrated database before ComfyWeb starts (an earlier run's rows).
@@ -151,6 +156,8 @@ def live_app(
                 delay=sim_delay,
                 name=f"sim-{number}",
                 models=models[number] if models and number < len(models) else None,
+                vram=vram,
+                load_seconds=load_seconds,
                 profile=profile_of(number),
             )
             sims.append((f"http://127.0.0.1:{port}", process))
