@@ -355,3 +355,15 @@ def sign_in(page: Page, username: str, password: str, then: str) -> None:
     page.fill('input[name="password"]', password)
     page.click('[data-role="login"] button[type="submit"]')
     page.wait_for_url(then)
+
+
+def run_with_model(page: Page, model: str) -> str:
+    """Run the selected workflow with `model` as its checkpoint; returns the new card's job id."""
+    before = set(card_ids(page))
+    page.select_option('select[name="model"]', model)
+    page.click('[data-action="run"]')
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-job-id]').length > n", arg=len(before), timeout=20_000
+    )
+    (job_id,) = set(card_ids(page)) - before
+    return job_id

@@ -16,6 +16,7 @@ from tests.browser.pages import (
     card,
     new_context,
     open_run_page,
+    run_with_model,
     wait_status,
     wait_workflow,
 )
@@ -37,18 +38,6 @@ def _name(app: LiveApp, index: int) -> str:
     return "127.0.0.1-" + app.simulators[index][0].rsplit(":", 1)[1]
 
 
-def _run(page, model: str) -> str:
-    before = set(page.eval_on_selector_all("[data-job-id]", "cards => cards.map(c => c.dataset.jobId)"))
-    page.select_option('select[name="model"]', model)
-    page.click('[data-action="run"]')
-    page.wait_for_function(
-        "n => document.querySelectorAll('[data-job-id]').length > n", arg=len(before), timeout=20_000
-    )
-    ids = page.eval_on_selector_all("[data-job-id]", "cards => cards.map(c => c.dataset.jobId)")
-    (job_id,) = set(ids) - before
-    return job_id
-
-
 def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint_is(app, browser):
     with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
@@ -65,7 +54,7 @@ def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint
             "v1-5-pruned-emaonly-fp16.safetensors",
         ], "the union over the pool, never a path or a URL"
         for model, server in (("sd_xl_base_1.0.safetensors", 1), ("v1-5-pruned-emaonly-fp16.safetensors", 0)):
-            job_id = _run(page, model)
+            job_id = run_with_model(page, model)
             wait_status(page, job_id, "succeeded", timeout=30_000)
             job = api_json(page, f"{app.url}/api/jobs/{job_id}/")["job"]
             assert job["server"] == _name(app, server), model
@@ -75,6 +64,7 @@ def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint
         sdxl.send_signal(signal.SIGSTOP)  # the only server with the SDXL checkpoint stops answering
         try:
             deadline = time.monotonic() + 30
+
             def status() -> str:
                 servers = api_json(page, f"{app.url}/healthz")["servers"]
                 return next(s["status"] for s in servers if s["name"] == _name(app, 1))
@@ -82,7 +72,7 @@ def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint
             while status() != "offline":
                 assert time.monotonic() < deadline, "the server never went offline"
                 page.wait_for_timeout(250)
-            job_id = _run(page, "sd_xl_base_1.0.safetensors")
+            job_id = run_with_model(page, "sd_xl_base_1.0.safetensors")
             notice = f"{card(job_id)} .job-queue.stranded"
             page.wait_for_selector(notice, timeout=10_000)
             waiting = "Waiting for a server with sd_xl_base_1.0.safetensors"

@@ -15,6 +15,7 @@ from tests.browser.pages import (
     card,
     new_context,
     open_run_page,
+    run_with_model,
     wait_status,
     wait_workflow,
 )
@@ -35,19 +36,6 @@ def app(tmp_path_factory) -> Iterator[LiveApp]:
         folder, simulators=2, sim_delay=0.05, models=models, vram=1, load_seconds=LOAD_SECONDS
     ) as running:
         yield running
-
-
-def _run(page) -> str:
-    before = set(page.eval_on_selector_all("[data-job-id]", "cards => cards.map(c => c.dataset.jobId)"))
-    page.select_option('select[name="model"]', DREAMSHAPER)
-    page.click('[data-action="run"]')
-    page.wait_for_function(
-        "n => document.querySelectorAll('[data-job-id]').length > n", arg=len(before), timeout=20_000
-    )
-    (job_id,) = (
-        set(page.eval_on_selector_all("[data-job-id]", "cards => cards.map(c => c.dataset.jobId)")) - before
-    )
-    return job_id
 
 
 def _loading_seconds(page, job_id: str) -> float:
@@ -75,12 +63,12 @@ def test_a_cold_load_says_loading_model_and_the_next_job_goes_where_the_model_is
         wait_workflow(page, app.url, "txt2img-demo")
         page.reload()  # the form is built from the workflows the page was served with
         page.select_option('select[name="workflow"]', "txt2img-demo")
-        cold = _run(page)
+        cold = run_with_model(page, DREAMSHAPER)
         shown = _loading_seconds(page, cold)
         assert shown >= LOAD_SECONDS / 2, f"'loading model…' shown {shown:.2f} s of a {LOAD_SECONDS} s load"
         wait_status(page, cold, "succeeded", timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "warm-models.png"))
-        warm = _run(page)
+        warm = run_with_model(page, DREAMSHAPER)
         assert _loading_seconds(page, warm) < LOAD_SECONDS / 2, "the second job loaded the model again"
         wait_status(page, warm, "succeeded", timeout=30_000)
         first, second = (api_json(page, f"{app.url}/api/jobs/{j}/")["job"]["server"] for j in (cold, warm))
