@@ -14,10 +14,11 @@ relay and the socket consumers use.
 
 `request_started`'s two database receivers (close_old_connections, reset_queries) cost a hop
 of their own before every request: they run at the start of the request's one hop instead,
-and stay on the signal for WSGI. A response whose body is in memory is closed there too
-(request_finished), not in one more hop after it is sent; `handle` is Django 5.2's with that
-one change, and a streamed response still closes after sending, as in Django. (Django's test client takes close_old_connections off the
-signal while it sends it, and puts it back for every sender after.)
+and stay on the signal for WSGI (Django's test client takes close_old_connections off the
+signal while it sends it, and puts it back for every sender after). A response whose body is
+in memory is closed there too (request_finished), not in one more hop after it is sent;
+`handle` is Django 5.2's with that one change, and a streamed response still closes after
+sending, as in Django.
 """
 
 from __future__ import annotations
