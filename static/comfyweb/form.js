@@ -289,6 +289,7 @@ export function createRunForm({ dom, workflows, onChange }) {
     const token = ++field.token;
     field.busy = true;
     setStatus(field, field.kind.checking, "checking");
+    onChange(); // Run waits while the check runs: pressed now, it would submit nothing
     let ok = false;
     try {
       const response = await fetch(upload.url, { credentials: "same-origin", cache: "no-store" });

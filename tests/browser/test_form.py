@@ -212,3 +212,26 @@ def test_text_seed_and_choice_fields_and_a_seed_drawn_for_each_run(app, browser,
         restored = (value(page, "caption"), value(page, "size"), value(page, "seed"))
         assert restored == ("harbour", "large", "42")
         assert not page.locator('[data-randomize="seed"]').is_checked()
+
+
+def test_run_waits_while_a_remembered_upload_is_checked(app, browser, tmp_path):
+    """The remembered image is checked with the server before it is reused: Run is disabled
+    meanwhile, so a press then cannot submit nothing and say nothing."""
+    image = tmp_path / "lake.png"
+    scene_png(120, 80, LAKE, image)
+    with new_context(browser) as context:
+        page, _ = open_run_page(context, app.url)
+        choose_image(page, "blur", image)
+        held = []
+        page.route("**/files/uploads/**", lambda route: held.append(route))  # held until let go
+        page.reload()
+        wait_tab_id(page)
+        page.select_option('select[name="workflow"]', "blur")
+        wait_upload(page, "checking")
+        while not held:
+            page.wait_for_timeout(20)
+        run = page.locator('[data-action="run"]')
+        assert run.is_disabled(), "Run was offered while the upload was being checked"
+        held[0].continue_()
+        wait_upload(page)
+        assert run.is_enabled()
