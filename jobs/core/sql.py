@@ -457,28 +457,21 @@ def insert_tab(tab_id: Any, owner: str, now: datetime) -> None:
     )
 
 
-_NEW_JOB_FIELDS = (
-    "id", "tab_id", "session_key", "workflow_id", "graph", "source", "client_id", "secrets",
-    "params", "needs", "status", "server_id", "attempt", "error", "cancel_requested", "created_at",
-    "started_at", "finished_at",
-)  # fmt: skip
-
-
 def insert_job(
     tab_id: uuid.UUID, owner: str, workflow: Workflow, params: Any, needs: Any, source: str, now: datetime
 ) -> Job:
-    """A new pending job of a workflow, stored in one statement; returned as the ORM would
-    have created it (its workflow attached, so its JOB needs no read)."""
-    job_id = uuid.uuid4()
-    values = [
-        job_id, tab_id, owner, workflow.pk, None, source, "", None, params, needs, "pending",
-        None, 0, None, False, now, None, None,
-    ]  # fmt: skip
-    params_sql = [_param(value) for value in values]
-    names = ", ".join(f'"{name}"' for name in _NEW_JOB_FIELDS)
-    count(f'INSERT INTO "jobs_job" ({names}) VALUES ({_marks(params_sql)})', params_sql)
-    job = Job.from_db(connection.alias, _NEW_JOB_FIELDS, values)
-    job.workflow = workflow
+    """A new pending job of a workflow, stored in one statement (insert_rows); its workflow
+    attached, so its JOB needs no read."""
+    job = Job(
+        tab_id=tab_id,
+        session_key=owner,
+        workflow=workflow,
+        params=params,
+        needs=needs,
+        source=source,
+        created_at=now,
+    )
+    insert_rows([job])
     return job
 
 
