@@ -358,13 +358,6 @@ def is_cancel_requested(job_id: Any) -> bool:
     return sql.cancel_requested(job_id)
 
 
-def mark_queued_then_check(
-    job_id: Any, attempt: int, prompt_number: float | None
-) -> tuple[list[Event], bool]:
-    """mark_queued, and whether a cancel was asked for meanwhile: one trip for the relay."""
-    return mark_queued(job_id, attempt, prompt_number), is_cancel_requested(job_id)
-
-
 @dataclass
 class Moves:
     """The moves the relay has for one attempt and has not written yet: its queueing (with
@@ -379,7 +372,7 @@ class Moves:
 def advance(job_id: Any, attempt: int, moves: Moves) -> tuple[list[Event], bool]:
     """Write `moves` in one transaction, in the lifecycle's order, with an event for each
     that happened; and, when the job was queued, whether a cancel was asked for meanwhile
-    (mark_queued_then_check)."""
+    (one trip for the relay)."""
     found: list[Event] = []
     with transaction.atomic():
         if moves.queued:

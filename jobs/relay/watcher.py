@@ -364,7 +364,8 @@ class ServerWatcher:
         self._ambiguous.discard(pid)
         if pid in queue or entry is not None:
             log.info("prompt %s reached %s after all; following it there", pid, self.name)
-            found, cancel = await db(attempts.mark_queued_then_check)(ticket.job_id, ticket.attempt, None)
+            queued = attempts.Moves(queued=True)  # its number unknown: no answer came
+            found, cancel = await db(attempts.advance)(ticket.job_id, ticket.attempt, queued)
             await events.publish(found)
             if cancel:
                 await self.cancel(ticket.job_id)
