@@ -42,16 +42,12 @@ def save_output(job_id: uuid.UUID | str, node_id: str, index: int, data: bytes, 
 
 
 def save_output_file(
-    job_id: uuid.UUID | str, node_id: str, index: int, source: Path | IO[bytes], extension: str
+    job_id: uuid.UUID | str, node_id: str, index: int, source: IO[bytes], extension: str
 ) -> str:
-    """Store a downloaded result from a local file or an open one (from its start), read in
-    chunks (videos run to gigabytes)."""
-    name = _output_name(job_id, node_id, index, extension)
-    if isinstance(source, Path):
-        with source.open("rb") as handle:
-            return _storage().save(name, File(handle))
+    """Store a downloaded result from an open file (from its start), read in chunks (videos
+    run to gigabytes)."""
     source.seek(0)
-    return _storage().save(name, File(source))
+    return _storage().save(_output_name(job_id, node_id, index, extension), File(source))
 
 
 @contextlib.contextmanager
