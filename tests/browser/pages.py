@@ -327,6 +327,14 @@ def wait_workflow(page: Page, url: str, slug: str, timeout: float = 20) -> dict:
         page.wait_for_timeout(250)
 
 
+def select_offered_workflow(page: Page, url: str, slug: str) -> None:
+    """Select a workflow once the pool offers it (wait_workflow): the page is reloaded first,
+    since its form is built from the workflows it was served with."""
+    wait_workflow(page, url, slug)
+    page.reload()
+    page.select_option('select[name="workflow"]', slug)
+
+
 def add_workflow(app_data_dir: Path, spec: dict) -> None:
     """Store a workflow in a running ComfyWeb's database (what an operator does in the admin)."""
     code = (

@@ -17,8 +17,8 @@ from tests.browser.pages import (
     new_context,
     open_run_page,
     run_with_model,
+    select_offered_workflow,
     wait_status,
-    wait_workflow,
 )
 from tests.live import LiveApp, live_app
 
@@ -41,9 +41,7 @@ def _name(app: LiveApp, index: int) -> str:
 def test_the_checkpoint_list_is_the_pools_and_each_job_runs_where_its_checkpoint_is(app, browser):
     with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
-        wait_workflow(page, app.url, "txt2img-demo")
-        page.reload()  # the form is built from the workflows the page was served with
-        page.select_option('select[name="workflow"]', "txt2img-demo")
+        select_offered_workflow(page, app.url, "txt2img-demo")
         offered = page.eval_on_selector_all(
             'select[name="model"] option', "options => options.map(o => o.value)"
         )

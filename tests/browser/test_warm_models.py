@@ -16,8 +16,8 @@ from tests.browser.pages import (
     new_context,
     open_run_page,
     run_with_model,
+    select_offered_workflow,
     wait_status,
-    wait_workflow,
 )
 from tests.live import LiveApp, live_app
 
@@ -60,9 +60,7 @@ def _loading_seconds(page, job_id: str) -> float:
 def test_a_cold_load_says_loading_model_and_the_next_job_goes_where_the_model_is_warm(app, browser):
     with new_context(browser) as context:
         page, _ = open_run_page(context, app.url)
-        wait_workflow(page, app.url, "txt2img-demo")
-        page.reload()  # the form is built from the workflows the page was served with
-        page.select_option('select[name="workflow"]', "txt2img-demo")
+        select_offered_workflow(page, app.url, "txt2img-demo")
         cold = run_with_model(page, DREAMSHAPER)
         shown = _loading_seconds(page, cold)
         assert shown >= LOAD_SECONDS / 2, f"'loading model…' shown {shown:.2f} s of a {LOAD_SECONDS} s load"
