@@ -359,7 +359,7 @@ def _waiting_then_first(
     order = fair_order(waiting, placed)
     if warm and attempts.any_needs_models(order):
         return order, None
-    job = next((j for j in order if j.job_id not in dispatching and Reservations().allows(j)), None)
+    job = next((j for j in order if j.job_id not in dispatching), None)  # nothing reserved yet
     if job is None:
         return order, None
     try:
