@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from jobs.core.models import Job, Output, Workflow
+from jobs.core.models import Job, Output, Tab, Workflow
 
 # A JOB's columns (jobs.core.serializers.job_dict_of_values), in this order.
 _JOB_ROW = (
@@ -449,11 +449,8 @@ def tab_owner(tab_id: Any) -> str | None:
 
 def insert_tab(tab_id: Any, owner: str, now: datetime) -> None:
     """A tab on first use; nothing when it exists (two first uses at once: the other won)."""
-    count(
-        'INSERT INTO "jobs_tab" ("id", "session_key", "server_id", "locked_at", "seq", "created_at", '
-        '"last_seen", "connected", "closed_at") VALUES (%s, %s, NULL, NULL, 0, %s, %s, 0, NULL) '
-        "ON CONFLICT DO NOTHING",
-        [key(tab_id), owner, when(now), when(now)],
+    insert_rows(
+        [Tab(id=_uuid(tab_id), session_key=owner, created_at=now, last_seen=now)], ignore_conflicts=True
     )
 
 
