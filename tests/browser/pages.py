@@ -130,6 +130,19 @@ def card_ids(page: Page) -> list[str]:
     return page.eval_on_selector_all("[data-job-id]", "(cs) => cs.map((c) => c.dataset.jobId)")
 
 
+def wait_tab_cards(page: Page, url: str, tab: str, timeout: float = 20_000) -> list[str]:
+    """Wait until the page shows a card for every job the API lists for `tab`, and return their
+    ids. A freshly opened page draws the tab's earlier jobs when its socket's snapshot arrives;
+    counting cards before that would take the earlier jobs for new ones."""
+    ids = [j["id"] for j in api_json(page, f"{url}/api/jobs/?tab={tab}")["jobs"]]
+    page.wait_for_function(
+        '(ids) => ids.every((id) => document.querySelector(`[data-job-id="${id}"]`))',
+        arg=ids,
+        timeout=timeout,
+    )
+    return card_ids(page)
+
+
 def wait_cards(page: Page, count: int, timeout: float = 20_000) -> None:
     """Wait until the page shows exactly `count` job cards (after a Run or a Retry)."""
     page.wait_for_function(

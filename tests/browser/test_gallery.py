@@ -25,6 +25,7 @@ from tests.browser.pages import (
     wait_image_loaded,
     wait_jobs_done,
     wait_status,
+    wait_tab_cards,
     wait_tab_id,
     wait_upload,
 )
@@ -164,7 +165,8 @@ def test_run_again_fills_the_run_page_with_the_parameters(app, gallery):
     assert (page.input_value('[name="blur_radius"]'), page.input_value('[name="sigma"]')) == ("6", "2.5")
     wait_upload(page)
     assert page.locator('[data-role="notice"]').is_visible()
-    known = set(card_ids(page))
+    known = set(wait_tab_cards(page, app.url, here))
+    assert known, "the tab's earlier jobs are on the page"
     page.click('[data-action="run"]')
     wait_cards(page, len(known) + 1, timeout=15_000)
     job_id = card_ids(page)[0]  # newest first
