@@ -35,6 +35,8 @@ from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
+from jobs.core import events
+
 
 class OneHopASGIHandler(ASGIHandler):
     def load_middleware(self, is_async: bool = False) -> None:
@@ -46,7 +48,8 @@ class OneHopASGIHandler(ASGIHandler):
         await self.handle(scope, receive, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await sync_to_async(self._started_then_response, thread_sensitive=True)(request)
+        hop = sync_to_async(self._started_then_response, thread_sensitive=True)
+        return await events.after_hop(lambda: hop(request))
 
     def _started_then_response(self, request: HttpRequest) -> HttpResponseBase:
         for receiver in STARTED_HERE:  # what request_started did for this handler

@@ -6,8 +6,11 @@ change commits first and the caller (sync view or async relay) publishes afterwa
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -19,6 +22,12 @@ log = logging.getLogger(__name__)
 RELAY_CHANNEL = "comfyweb.relay"
 
 Event = tuple[str, dict[str, Any]]
+
+T = TypeVar("T")
+
+# What a request's sync path sends to the event loop, kept until that path has returned
+# (see after_hop). Unset elsewhere: a sync caller then makes its own trip to the loop.
+_after_hop: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar("after_hop", default=None)
 
 
 def tab_group(tab_id: Any) -> str:
@@ -96,7 +105,7 @@ async def publish(events: list[Event]) -> None:
 
 def publish_sync(events: list[Event]) -> None:
     if events:
-        async_to_sync(publish)(events)
+        _to_loop(functools.partial(publish, events))
 
 
 async def nudge_relay(reason: str, **data: Any) -> None:
@@ -108,7 +117,7 @@ async def nudge_relay(reason: str, **data: Any) -> None:
 
 
 def nudge_relay_sync(reason: str, **data: Any) -> None:
-    async_to_sync(nudge_relay)(reason, **data)
+    _to_loop(functools.partial(nudge_relay, reason, **data))
 
 
 async def _publish_and_nudge(events: list[Event], reason: str) -> None:
@@ -118,4 +127,36 @@ async def _publish_and_nudge(events: list[Event], reason: str) -> None:
 
 def publish_and_nudge_sync(events: list[Event], reason: str) -> None:
     """publish_sync then nudge_relay_sync, in one trip to the event loop (a view's hot path)."""
-    async_to_sync(_publish_and_nudge)(events, reason)
+    _to_loop(functools.partial(_publish_and_nudge, events, reason))
+
+
+def _to_loop(send: Callable[[], Awaitable[None]]) -> None:
+    """Run `send` on the event loop: after the request's hop when inside one (after_hop),
+    else now, waiting for it (async_to_sync)."""
+    queued = _after_hop.get()
+    if queued is None:
+        async_to_sync(send)()
+    else:
+        queued.append(send)
+
+
+async def after_hop(hop: Callable[[], Awaitable[T]]) -> T:
+    """Await `hop`, a request's sync path run on a worker thread, then publish and nudge on
+    the loop what it sent from there (its changes are committed by then), in its order.
+
+    A sync caller's trip to the loop (async_to_sync) held the worker, which every request and
+    the relay share, for a round trip that cost about as much as the request's own hop
+    (issue Y). The events still go out before the request's answer, and in the order of the
+    commits: the one worker commits requests in turn, and their hops resume here in turn.
+    """
+    queued: list[Callable[[], Awaitable[None]]] = []
+    token = _after_hop.set(queued)
+    try:
+        return await hop()
+    finally:
+        _after_hop.reset(token)
+        for send in queued:
+            try:
+                await send()
+            except Exception:  # the change is committed: its answer must still go out
+                log.exception("could not send a request's events")
