@@ -6,9 +6,11 @@ change commits first and the caller (sync view or async relay) publishes afterwa
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -142,21 +144,53 @@ def _to_loop(send: Callable[[], Awaitable[None]]) -> None:
 
 async def after_hop(hop: Callable[[], Awaitable[T]]) -> T:
     """Await `hop`, a request's sync path run on a worker thread, then publish and nudge on
-    the loop what it sent from there (its changes are committed by then), in its order.
+    the loop what it sent from there (its changes are committed by then).
 
     A sync caller's trip to the loop (async_to_sync) held the worker, which every request and
     the relay share, for a round trip that cost about as much as the request's own hop
     (issue Y). The events still go out before the request's answer, and in the order of the
-    commits: the one worker commits requests in turn, and their hops resume here in turn.
+    commits: the one worker commits requests in turn, their hops resume here in turn, and
+    each request's sends finish before the next one's start (a send to Redis waits on the
+    network; a later request's nudge must not reach the relay before an earlier request's
+    events are out, or the relay's events for that tab could overtake them). A request whose
+    client leaves mid-hop is cancelled, but its hop runs on; its sends go out when it ends.
     """
     queued: list[Callable[[], Awaitable[None]]] = []
     token = _after_hop.set(queued)
     try:
-        return await hop()
+        running = asyncio.ensure_future(hop())  # a task: it keeps `queued` in its context
     finally:
         _after_hop.reset(token)
+    try:
+        return await asyncio.shield(running)
+    finally:
+        if running.done():
+            await _send_in_order(queued)
+        else:
+            running.add_done_callback(lambda _: _in_background(_send_in_order(queued)))
+
+
+# Per event loop (a test may run several): sends of one request finish before the next's start.
+_send_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _send_in_order(queued: list[Callable[[], Awaitable[None]]]) -> None:
+    if not queued:
+        return
+    loop = asyncio.get_running_loop()
+    lock = _send_locks.get(loop)
+    if lock is None:
+        lock = _send_locks[loop] = asyncio.Lock()
+    async with lock:
         for send in queued:
             try:
                 await send()
-            except Exception:  # the change is committed: its answer must still go out
+            except Exception:  # the change is committed: the rest must still go out
                 log.exception("could not send a request's events")
+
+
+def _in_background(sending: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(sending)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
