@@ -69,3 +69,23 @@ async def test_a_send_that_fails_does_not_keep_the_others_or_the_answer(caplog):
     assert await events.after_hop(hop) == "answer"
     assert order == ["next start", "next end"]
     assert "could not send a request's events" in caplog.text
+
+
+async def test_through_a_channel_layer_the_worker_sends_before_the_next_commit(monkeypatch):
+    """With Redis, the relay is another process and a send waits on the network: the worker
+    sends as before, so no later request commits and nudges the relay while this request's
+    events are on their way (the relay's events for its tab could overtake them)."""
+    from asgiref.sync import sync_to_async
+
+    from jobs.core import delivery
+
+    monkeypatch.setattr(delivery, "in_process", lambda: False)
+    order: list[str] = []
+
+    def view() -> str:
+        events._to_loop(_queue("sent", order))
+        order.append("view returns")
+        return "answer"
+
+    assert await events.after_hop(lambda: sync_to_async(view)()) == "answer"
+    assert order == ["sent start", "sent end", "view returns"]
