@@ -18,7 +18,8 @@ and stay on the signal for WSGI (Django's test client takes close_old_connection
 signal while it sends it, and puts it back for every sender after). A response whose body is
 in memory is closed there too (request_finished), not in one more hop after it is sent;
 `handle` is Django 5.2's with that one change, and a streamed response still closes after
-sending, as in Django.
+sending, as in Django. What the view publishes goes out on the loop once the hop returned,
+before the answer (jobs.core.events.after_hop), not by a trip from the worker to the loop.
 """
 
 from __future__ import annotations
