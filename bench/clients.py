@@ -174,6 +174,9 @@ class Tab:
     out_of_order: int = 0
     statuses: dict[str, str] = field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What came, in order, for a report on a tab that lost something: (seq, what) per
+    # numbered event or snapshot.
+    numbered: list[tuple[int, str]] = field(default_factory=list)
     flood: FloodLog = field(default_factory=FloodLog)
     progress: int = 0
     last_receipt_ns: int = 0
@@ -219,11 +222,15 @@ class Tab:
             return
         if kind == "tab.snapshot":
             self.seq = int(message.get("seq") or 0)
+            self.numbered.append((self.seq, "snapshot"))
             for job in message.get("jobs") or []:
                 self._job(job)
             self.snapshot.set()
             return
         seq = message.get("seq")
+        if isinstance(seq, int):
+            what = message["job"]["status"] if kind == "job.updated" else f"{kind}"
+            self.numbered.append((seq, what))
         if isinstance(seq, int) and self.seq is not None:
             if seq > self.seq + 1:
                 self.gaps += seq - self.seq - 1

@@ -147,6 +147,7 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
                 r["p99_ms"],
                 r["max_ms"],
                 states.get("lost", "-"),
+                states.get("refreshed", "-"),
                 cpu,
             ]
         )
@@ -154,7 +155,7 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
             if phase in r:
                 f = r[phase]
                 label = f"  sent {phase.replace('_', ' ')}"
-                rows.append([label, "", "", "", "", f["n"], f["p50_ms"], f["p99_ms"], f["max_ms"], "", ""])
+                rows.append([label, "", "", "", "", f["n"], f["p50_ms"], f["p99_ms"], f["max_ms"], *[""] * 3])
     headers = [
         "server",
         "tabs",
@@ -166,10 +167,12 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
         "p99 ms",
         "max ms",
         "lost states",
+        "refreshed",
         "CPU (cores)",
     ]
     note = "(ComfyWeb: the held jobs are released partway, so state changes cross the flood; frames of"
-    note += " finished jobs are dropped by design)"
+    note += " finished jobs are dropped by design; refreshed: snapshots sent for an event missing past the"
+    note += " socket's wait)"
     return f"\n{title}\n{note}\n" + table(headers, rows)
 
 

@@ -27,8 +27,8 @@ from django.conf import settings
 
 from jobs.comfyapi import shapes
 from jobs.comfyapi.identity import caller_of, tab_of
-from jobs.core import delivery, events, progress
-from jobs.core.models import ACTIVE_STATUSES, Job
+from jobs.core import delivery, events, progress, tabs
+from jobs.core.models import ACTIVE_STATUSES
 
 log = logging.getLogger("jobs.comfyapi")
 db = database_sync_to_async
@@ -36,13 +36,6 @@ db = database_sync_to_async
 CLOSE_REFUSED = 4403
 PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA = 1, 4
 IMAGE_FORMATS = {"image/jpeg": 1, "image/png": 2}
-
-
-def _active_of(tab_id: uuid.UUID) -> list[str]:
-    return [
-        str(i)
-        for i in Job.objects.filter(tab_id=tab_id, status__in=ACTIVE_STATUSES).values_list("id", flat=True)
-    ]
 
 
 def origin_allowed(headers: dict[str, str]) -> bool:
@@ -74,16 +67,27 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
         self.active: set[str] = set()
         self.held: dict[str, dict[str, Any]] = {}
         await self.accept()
-        self.membership = delivery.Membership(events.tab_group(self.tab_id), self, self._from_sink)
+        self.membership = delivery.Membership(
+            events.tab_group(self.tab_id), self, self._from_sink, self._catch_up
+        )
         await self.membership.join()
-        self.active = set(await db(_active_of)(self.tab_id))
+        seq, jobs = await db(tabs.active_jobs)(self.tab_id)
+        self.active = {job["id"] for job in jobs}
         await self._status(sid=True)
         for job in sorted(self.active):  # the running node, as ComfyUI tells a reconnecting client
             reading = progress.latest(job)
             if reading and reading.get("node"):
                 await self._frame({"type": "executing", "data": {"node": reading["node"]}})
                 break
-        await self.membership.open()
+        await self.membership.open(seq)
+
+    async def _catch_up(self) -> int:
+        """A numbered event went missing (jobs.core.delivery): the tab's jobs as they are now,
+        told as their own events would have told them; returns the seq that is current to."""
+        seq, jobs = await db(tabs.active_jobs)(self.tab_id, sorted(self.active))
+        for job in jobs:
+            await self._job_changed(job)
+        return seq
 
     async def disconnect(self, code: int) -> None:
         if self.membership is not None:
@@ -113,10 +117,39 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
     # --- the tab's events ---------------------------------------------------------------
 
     async def _from_sink(self, text: str) -> None:
+        """An event of the tab, in order (jobs.core.delivery), turned into ComfyUI's frames."""
         message = json.loads(text)
-        handler = getattr(self, str(message.get("type", "")).replace(".", "_"), None)
-        if handler is not None:
-            await handler(message)
+        kind = message.get("type")
+        if kind == "comfy.frame":
+            await self._mirrored(message)
+        elif kind == "comfy.preview":
+            await self._preview(message)
+        elif kind == "job.updated":
+            await self._job_changed(message["job"])
+
+    # Group events from the channel layer: all go the way of in-process ones (_from_sink),
+    # numbered ones in seq order. Locks and progress have no ComfyUI frame of their own.
+    async def comfy_frame(self, event: dict[str, Any]) -> None:
+        await self._arrive(event)
+
+    async def comfy_preview(self, event: dict[str, Any]) -> None:
+        await self._arrive(event)
+
+    async def job_updated(self, event: dict[str, Any]) -> None:
+        await self._arrive(event)
+
+    async def lock_updated(self, event: dict[str, Any]) -> None:
+        await self._arrive(event)  # numbered: it must pass for the ones after it
+
+    async def job_progress(self, event: dict[str, Any]) -> None:
+        return None
+
+    async def job_preview(self, event: dict[str, Any]) -> None:
+        return None
+
+    async def _arrive(self, event: dict[str, Any]) -> None:
+        if self.membership is not None:
+            await self.membership.arrive(delivery.encode(event), event.get("seq"))
 
     async def _frame(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame))
@@ -127,14 +160,14 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
             data["sid"] = self.client_id
         await self._frame({"type": "status", "data": data})
 
-    async def comfy_frame(self, event: dict[str, Any]) -> None:
+    async def _mirrored(self, event: dict[str, Any]) -> None:
         frame = event["frame"]
         if frame.get("type") in ("execution_error", "execution_interrupted"):
             self.held[event["job"]] = frame  # sent at the end, once the job is stored
             return
         await self._frame(frame)
 
-    async def comfy_preview(self, event: dict[str, Any]) -> None:
+    async def _preview(self, event: dict[str, Any]) -> None:
         image = base64.b64decode(event["image"])
         if self.metadata:
             meta = json.dumps(
@@ -152,8 +185,7 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
             head = struct.pack(">II", PREVIEW_IMAGE, IMAGE_FORMATS.get(event.get("image_type", ""), 1))
         await self.send(bytes_data=head + image)
 
-    async def job_updated(self, event: dict[str, Any]) -> None:
-        job = event["job"]
+    async def _job_changed(self, job: dict[str, Any]) -> None:
         job_id, status = job["id"], job["status"]
         if status in ACTIVE_STATUSES:
             if job_id not in self.active:
@@ -186,15 +218,6 @@ class ComfySocketConsumer(AsyncWebsocketConsumer):
             return {"type": "execution_interrupted", "data": {**data, "timestamp": _now_ms()}}
         data = {**shapes.error_data_of(job_id, job.get("error")), "timestamp": _now_ms()}
         return {"type": "execution_error", "data": data}
-
-    async def lock_updated(self, event: dict[str, Any]) -> None:
-        return None
-
-    async def job_progress(self, event: dict[str, Any]) -> None:
-        return None
-
-    async def job_preview(self, event: dict[str, Any]) -> None:
-        return None
 
 
 def _now_ms() -> int:

@@ -154,12 +154,13 @@ async def after_hop(hop: Callable[[], Awaitable[T]]) -> T:
     request whose client leaves mid-hop is cancelled, but its hop runs on; its sends go out
     when it ends.
 
-    Only when the tabs' sockets are in this process. Through a channel layer (Redis) a send
-    waits on the network and the relay is another process: were the sends deferred, the next
-    request could commit and nudge the relay while this one's events are on their way, and
-    the relay's events for its tab could overtake them. While this applied to Redis, the
-    quick bench's Redis part saw one tab's events out of order in 3 of 4 runs under load
-    (none in 8 runs without it).
+    Only when the tabs' sockets are in this process. Through a channel layer (Redis) the relay
+    is another process that acts on a commit as soon as its pass reads it: deferring the
+    sends widens the time in which the relay's next event for the tab (its bind, seq 2) goes
+    out before the request's own (seq 1). While this applied to Redis, the quick bench's Redis
+    part saw that in 3 of 4 runs under load, and once in a CI run without it; each socket now
+    puts such events back in order (jobs.core.ordering), but the wider window would make
+    them wait there more often.
     """
     if not delivery.in_process():
         return await hop()  # sent from the worker, as before: no later request commits first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,3 +104,13 @@ def tab_snapshot(tab_id: Any) -> dict[str, Any]:
             "jobs": jobs,
             "seq": tab.seq,
         }
+
+
+def active_jobs(tab_id: Any, also: Iterable[str] = ()) -> tuple[int, list[dict[str, Any]]]:
+    """The tab's seq and its unfinished jobs, with the jobs named in `also` whatever their
+    state, read in one transaction: what a ComfyUI socket follows (jobs.comfyapi.consumer)."""
+    with transaction.atomic():
+        seq = Tab.objects.filter(id=tab_id).values_list("seq", flat=True).first() or 0
+        wanted = Q(status__in=ACTIVE_STATUSES) | Q(id__in=list(also))
+        jobs = [job_dict(j) for j in jobs_queryset().filter(wanted, tab_id=tab_id)]
+        return seq, jobs

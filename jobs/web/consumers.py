@@ -93,14 +93,19 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
         self.session_key, self.tab_id = session_key, str(tab_id)
         self.submissions = TokenBucket(settings.COMFYWEB_SUBMIT_BURST, settings.COMFYWEB_SUBMIT_RATE)
         self.membership = delivery.Membership(
-            events.tab_group(tab_id), self, lambda text: self.send(text_data=text)
+            events.tab_group(tab_id), self, lambda text: self.send(text_data=text), self._send_snapshot
         )
         await self.membership.join()
         await db(tabs.tab_connected)(tab_id, +1)
-        # Joined the group before reading the snapshot: nothing can fall between the two; the
-        # page ignores numbered events at or below the snapshot's seq.
-        await self.send_json(await db(tabs.tab_snapshot)(tab_id))
-        await self.membership.open()
+        # Joined the group before reading the snapshot: nothing can fall between the two;
+        # numbered events at or below the snapshot's seq are dropped (jobs.core.ordering).
+        await self.membership.open(await self._send_snapshot())
+
+    async def _send_snapshot(self) -> int:
+        """The tab's state, sent; returns the seq it is current to."""
+        snapshot = await db(tabs.tab_snapshot)(self.tab_id)
+        await self.send_json(snapshot)
+        return int(snapshot["seq"])
 
     async def _refuse(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": None})
@@ -177,7 +182,8 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
             await events.nudge_relay("cancel", job=str(result.job.id))
 
     async def _resync(self, content: dict[str, Any], ref: str | None) -> None:
-        await self.send_json(await db(tabs.tab_snapshot)(self.tab_id))
+        if self.membership is not None:
+            await self.membership.refresh()
 
     async def _ping(self, content: dict[str, Any], ref: str | None) -> None:
         now = time.monotonic()
@@ -189,12 +195,18 @@ class TabConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, message: str, ref: str | None = None) -> None:
         await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
 
-    # Group events, forwarded as they are (payloads are built in jobs.core.events).
+    # Group events from the channel layer, forwarded as they are (payloads are built in
+    # jobs.core.events); numbered ones in seq order.
     async def job_updated(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self._arrive(event)
 
     async def lock_updated(self, event: dict[str, Any]) -> None:
-        await self.send_json(event)
+        await self._arrive(event)
+
+    async def _arrive(self, event: dict[str, Any]) -> None:
+        if self.membership is None:
+            return
+        await self.membership.arrive(delivery.encode(event), event.get("seq"))
 
     async def job_progress(self, event: dict[str, Any]) -> None:
         await self.send_json(event)

@@ -18,7 +18,7 @@ class Socket:
         self.frames: list[dict] = []
         self.fail = fail
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str, seq: object = None) -> None:
         if self.fail:
             raise ConnectionError("socket gone")
         self.frames.append(json.loads(text))
@@ -75,3 +75,81 @@ async def test_publish_goes_in_process_with_the_in_memory_layer():
         assert socket.frames == [{"type": "lock.updated", "lock": None, "seq": 4}]
     finally:
         delivery.discard(events.tab_group("t9"), sink)
+
+
+class Consumer:
+    """A socket's consumer as Membership sees it: no channel layer (events in process), a
+    socket, and a state read that counts its calls."""
+
+    channel_layer = None
+
+    def __init__(self, current: int = 2, fail_reads: int = 0) -> None:
+        self.socket = Socket()
+        self.current, self.fail_reads, self.reads = current, fail_reads, 0
+
+    async def recover(self) -> int:
+        self.reads += 1
+        if self.reads <= self.fail_reads:
+            raise ConnectionError("database gone")
+        await self.socket.send_text(json.dumps({"type": "tab.snapshot", "seq": self.current}))
+        return self.current
+
+
+async def joined(consumer: Consumer, group: str) -> delivery.Membership:
+    membership = delivery.Membership(group, consumer, consumer.socket.send_text, consumer.recover)
+    await membership.join()
+    await membership.open(0)
+    return membership
+
+
+def seqs(socket: Socket) -> list:
+    return [(f["type"], f.get("seq")) for f in socket.frames]
+
+
+async def test_numbered_events_reach_the_socket_in_seq_order_whatever_order_they_came_in():
+    consumer = Consumer()
+    membership = await joined(consumer, "tab.o1")
+    try:
+        await delivery.deliver("tab.o1", numbered(2))  # the relay's change overtook the view's
+        await delivery.deliver("tab.o1", {"type": "job.progress", "job": "j"})  # unnumbered: now
+        await delivery.deliver("tab.o1", numbered(1))
+        await delivery.deliver("tab.o1", numbered(1))  # again: stale
+        assert seqs(consumer.socket) == [("job.progress", None), ("job.updated", 1), ("job.updated", 2)]
+        assert consumer.reads == 0, "an overtaken event is no loss: no state read"
+    finally:
+        await membership.leave()
+
+
+async def test_a_gap_that_outlasts_the_wait_sends_the_state_and_what_follows_it(monkeypatch):
+    monkeypatch.setattr(delivery, "GAP_WAIT", 0.05)
+    consumer = Consumer(current=2, fail_reads=1)
+    membership = await joined(consumer, "tab.o2")
+    try:
+        for seq in (1, 3):  # 2 is lost
+            await delivery.deliver("tab.o2", numbered(seq))
+        assert seqs(consumer.socket) == [("job.updated", 1)]
+        for _ in range(100):
+            if consumer.reads >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert consumer.reads == 2, "a failed read is tried again after another wait"
+        await delivery.deliver("tab.o2", numbered(2))  # came after all: the state had it
+        await delivery.deliver("tab.o2", numbered(4))
+        assert seqs(consumer.socket) == [
+            ("job.updated", 1),
+            ("tab.snapshot", 2),
+            ("job.updated", 3),
+            ("job.updated", 4),
+        ]
+    finally:
+        await membership.leave()
+
+
+async def test_a_socket_that_leaves_reads_no_state_for_its_gap(monkeypatch):
+    monkeypatch.setattr(delivery, "GAP_WAIT", 0.05)
+    consumer = Consumer()
+    membership = await joined(consumer, "tab.o3")
+    await delivery.deliver("tab.o3", numbered(2))
+    await membership.leave()
+    await asyncio.sleep(0.15)
+    assert consumer.reads == 0 and consumer.socket.frames == []

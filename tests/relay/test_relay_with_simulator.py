@@ -40,7 +40,7 @@ class TabListener:
         await self.sink.open()
         return self
 
-    async def _receive(self, text):
+    async def _receive(self, text, seq=None):  # as published: no reordering here
         self.messages.append(json.loads(text))
 
     async def __aexit__(self, *exc):

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from comfyweb.asgi import application
-from jobs.core import events, service
+from jobs.core import events, locks, service
 from tests.factories import make_session, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,4 +113,61 @@ async def test_resync_sends_a_fresh_snapshot():
     await socket.send_json_to({"type": "tab.resync"})
     snapshot = await socket.receive_json_from()
     assert snapshot["type"] == "tab.snapshot" and snapshot["seq"] == 1 and len(snapshot["jobs"]) == 1
+    await socket.disconnect()
+
+
+def lock_event(tab: str, seq: int):
+    return events.lock_updated(tab, {"server": "sim-1", "since": "2026-12-01T00:00:00Z"}, seq)
+
+
+async def overtaken_then_in_order(session: str) -> None:
+    """The relay's change (seq 2) published before the web process's own (seq 1), as happens
+    when the relay acts on a commit whose event has not left yet: the page hears 1, then 2."""
+    socket, tab, _ = await open_tab(session)
+    await events.publish([lock_event(tab, 2)])
+    assert await socket.receive_nothing(timeout=0.2), "seq 2 waits for seq 1"
+    await events.publish([lock_event(tab, 1)])
+    assert [(await socket.receive_json_from())["seq"] for _ in range(2)] == [1, 2]
+    await socket.disconnect()
+
+
+async def test_numbered_events_reach_the_page_in_seq_order():
+    await overtaken_then_in_order(await database_sync_to_async(make_session)())
+
+
+@pytest.fixture
+def redis_layer(settings):
+    from tests.services import redis_server
+
+    with redis_server() as url:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [{"address": url}]},
+            }
+        }
+        yield url
+
+
+@pytest.mark.integration
+async def test_numbered_events_through_redis_reach_the_page_in_seq_order(redis_layer):
+    from jobs.core import delivery
+
+    assert not delivery.in_process(), "the tab's socket takes its events from Redis"
+    await overtaken_then_in_order(await database_sync_to_async(make_session)())
+
+
+async def test_a_lost_event_costs_the_page_a_fresh_snapshot_not_a_gap(monkeypatch):
+    from jobs.core import delivery
+
+    monkeypatch.setattr(delivery, "GAP_WAIT", 0.1)
+    session = await database_sync_to_async(make_session)()
+    upload = await database_sync_to_async(make_upload)(session)
+    socket, tab, _ = await open_tab(session)
+    # Committed with seq 1, but its event never comes (a layer delivers at most once).
+    await database_sync_to_async(service.submit_job)(session, tab, "invert", {"image": str(upload.id)})
+    await events.publish([lock_event(tab, await database_sync_to_async(locks.bump_seq)(tab))])
+    snapshot = await socket.receive_json_from(timeout=2)
+    assert snapshot["type"] == "tab.snapshot" and snapshot["seq"] == 2 and len(snapshot["jobs"]) == 1
+    assert await socket.receive_nothing(timeout=0.2), "seq 2 is in the snapshot"
     await socket.disconnect()
