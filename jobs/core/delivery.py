@@ -121,11 +121,12 @@ class Membership:
             await self.sink.open()
 
     async def arrive(self, text: str, seq: Any = None) -> None:
-        """An event for the socket; numbered ones wait for those before them."""
-        if self.order is None or not isinstance(seq, int):
+        """An event for the socket: a numbered one waits for those before it, and any other
+        for the numbered ones that came before it."""
+        if self.order is None:
             await self.send_text(text)
             return
-        self.order.offer(seq, text)
+        self.order.offer(seq if isinstance(seq, int) else None, text)
         await self._send_ready()
 
     async def _send_ready(self) -> None:

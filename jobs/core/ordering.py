@@ -7,36 +7,46 @@ on a job committed a moment ago and publish its next change before the web proce
 for it has left: a socket hears seq 3, then 2. The page would take that for a loss and ask for
 a resync; a ComfyUI client, which has no seq, would see a job finish and then start again. So
 every socket releases its numbered events strictly one after another, holding any that arrive
-early, and only a gap that outlasts a short wait (an event truly lost: channel layers deliver
-at most once) costs a fresh read of the tab's state.
+early (and the unnumbered ones that came after them), and only a gap that outlasts a short
+wait (an event truly lost: channel layers deliver at most once) costs a fresh read of the
+tab's state.
 
 Plain and synchronous: jobs.core.delivery owns the socket, the wait and the fresh read.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class InOrder(Generic[T]):
-    """Items numbered by seq, released in order from `current + 1` on."""
+    """Items numbered by seq, released in order from `current + 1` on; unnumbered items
+    (progress, queue places) keep their place behind the numbered ones that came before them,
+    so that a job's place is not told before the job is known to be queued."""
 
     def __init__(self, current: int) -> None:
         self.current = current  # the seq the socket is current to
         self.early: dict[int, T] = {}  # arrived before the seq just after `current`
+        self.behind: deque[tuple[int, T]] = deque()  # unnumbered: after the seq they follow
         self.held = False  # a fresh state is being read: release nothing until restart
 
-    def offer(self, seq: int, item: T) -> None:
-        """Take an item; one at or below `current` is stale (the state sent has it) and dropped."""
-        if seq > self.current:
+    def offer(self, seq: int | None, item: T) -> None:
+        """Take an item; a numbered one at or below `current` is stale (the state sent has
+        it) and dropped."""
+        if seq is None:
+            self.behind.append((max(self.early, default=self.current), item))
+        elif seq > self.current:
             self.early.setdefault(seq, item)
 
     def next(self) -> T | None:
         """The next item to send, or None when the one after `current` has not come."""
         if self.held:
             return None
+        if self.behind and self.behind[0][0] <= self.current:
+            return self.behind.popleft()[1]
         item = self.early.pop(self.current + 1, None)
         if item is not None:
             self.current += 1

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from jobs.core.ordering import InOrder
 
 
-def drain(order: InOrder[int]) -> list[int]:
+def drain(order: InOrder) -> list:
     out = []
     while (item := order.next()) is not None:
         out.append(item)
@@ -63,3 +63,24 @@ def test_any_arrival_order_is_released_as_numbered(arrival, start):
         out.extend(drain(order))
     assert out == list(range(start + 1, 30))
     assert not order.gap
+
+
+def test_an_unnumbered_event_keeps_its_place_behind_the_numbered_ones_before_it():
+    order: InOrder[str] = InOrder(1)
+    order.offer(None, "progress now")  # nothing held: it goes at once
+    assert drain(order) == ["progress now"]
+    order.offer(3, "queued")  # 2 (bound) is late
+    order.offer(None, "place in the queue")  # published after "queued"
+    assert drain(order) == [], "a queue place before its job is queued would be dropped"
+    order.offer(2, "bound")
+    order.offer(None, "progress")
+    assert drain(order) == ["bound", "queued", "place in the queue", "progress"]
+
+
+def test_unnumbered_events_held_over_a_fresh_state_follow_it():
+    order: InOrder[str] = InOrder(0)
+    order.offer(2, "two")
+    order.offer(None, "progress")
+    order.hold()
+    order.restart(2)  # the state read has 1 and 2
+    assert drain(order) == ["progress"] and not order.gap
