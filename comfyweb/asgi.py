@@ -1,4 +1,5 @@
-"""ASGI entry: HTTP goes to Django, WebSockets to the tab consumer (SPEC §5).
+"""ASGI entry: HTTP goes to Django (a job's plain requests by jobs.web.hot), WebSockets to
+the tab consumer (SPEC §5).
 
 With COMFYWEB_COMFYUI_PORT set, requests that arrive on that port (ASGI scope["server"])
 go to the ComfyUI-compatible endpoint instead (jobs.comfyapi): its routes live at the root
@@ -19,11 +20,12 @@ from django.conf import settings  # noqa: E402
 
 from comfyweb.ports import PortRouter  # noqa: E402
 from comfyweb.routing import comfyui_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from jobs.web.hot import HotRoutes  # noqa: E402
 from jobs.web.socket_auth import TokenGate  # noqa: E402
 
 app = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": HotRoutes(django_asgi_app),  # the job's own requests, when plain, around Django
         # A token (issue T) or the session cookie, which must come from one of our pages.
         "websocket": TokenGate(
             URLRouter(websocket_urlpatterns),

@@ -22,7 +22,7 @@ from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie, HttpBearer
 
 from jobs.core import errors, events, servers, service, tabs
-from jobs.core.models import Workflow
+from jobs.core.models import Job, Upload, Workflow
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.core.uploads import accept_upload
 from jobs.core.workflows import public_params, with_model_choices
@@ -296,20 +296,21 @@ def list_workflows(request: HttpRequest):
 @api.post("/uploads/", response=_ok(201, UploadOut), tags=["uploads"])
 def upload_image(request: HttpRequest, file: File[UploadedFile]):
     data = file.read(settings.COMFYWEB_MAX_UPLOAD_BYTES + 1)
-    upload = accept_upload(_session(request), data, file.name or "")
-    return Status(
-        201,
-        {
-            "id": upload.id,
-            "url": reverse("upload-file", args=[upload.id]),
-            "media": upload.media,
-            "content_type": upload.content_type,
-            "width": upload.width,
-            "height": upload.height,
-            "duration": upload.duration,
-            "size": upload.size,
-        },
-    )
+    return Status(201, uploaded(accept_upload(_session(request), data, file.name or "")))
+
+
+def uploaded(upload: Upload) -> dict[str, Any]:
+    """The answer to an upload (also jobs.web.hot's)."""
+    return {
+        "id": str(upload.id),
+        "url": reverse("upload-file", args=[upload.id]),
+        "media": upload.media,
+        "content_type": upload.content_type,
+        "width": upload.width,
+        "height": upload.height,
+        "duration": upload.duration,
+        "size": upload.size,
+    }
 
 
 @api.post("/jobs/", response=_ok(201, JobEnvelope), tags=["jobs"])
@@ -325,7 +326,12 @@ def create_job(request: HttpRequest, body: JobIn):
         _session(request), tab, body.workflow, body.params, callback_url=body.callback_url, source=source
     )
     events.publish_and_nudge_sync(found, "submit")
-    return Status(201, {"job": job_dict(job, outputs=[])})
+    return Status(201, created_job(job))
+
+
+def created_job(job: Job) -> dict[str, Any]:
+    """The answer to a submission (also jobs.web.hot's)."""
+    return {"job": job_dict(job, outputs=[])}
 
 
 @api.get("/jobs/", response=_ok(200, JobsOut), tags=["jobs"])

@@ -81,15 +81,11 @@ def file_response(
         refused = HttpResponse(status=416)
         refused["Content-Range"] = f"bytes */{size}"
         return refused
+    response: HttpResponseBase
     if wanted is None and size <= WHOLE_BYTES:
         with handle:
-            data = handle.read()
-        response: HttpResponseBase = HttpResponse(data, content_type=content_type)
-        response["Content-Length"] = str(len(data))
-        disposition = content_disposition_header(as_attachment, filename)
-        if disposition:  # as FileResponse sets it
-            response["Content-Disposition"] = disposition
-    elif wanted is None:
+            return whole(handle.read(), content_type, as_attachment=as_attachment, filename=filename)
+    if wanted is None:
         response = FileResponse(
             handle, content_type=content_type, as_attachment=as_attachment, filename=filename
         )
@@ -102,5 +98,16 @@ def file_response(
         response.status_code = 206
         response["Content-Range"] = f"bytes {first}-{last}/{size}"
         response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def whole(data: bytes, content_type: str, *, as_attachment: bool = False, filename: str = "") -> HttpResponse:
+    """A file read whole, with the headers FileResponse would give it."""
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Length"] = str(len(data))
+    disposition = content_disposition_header(as_attachment, filename)
+    if disposition:  # as FileResponse sets it
+        response["Content-Disposition"] = disposition
     response["Accept-Ranges"] = "bytes"
     return response
