@@ -268,3 +268,10 @@ async def test_a_bug_is_a_json_500_as_from_django(browser, monkeypatch):
     assert ours.status_code == theirs.status_code == 500
     assert ours.json() == theirs.json() and "SECRET" not in ours.text
     same_headers(ours, theirs)
+
+
+async def test_an_upload_without_its_csrf_token_or_from_another_site_is_refused(browser, served):
+    for headers in ({"Origin": browser.base}, {**browser.headers, "Origin": "http://evil.example"}):
+        answer = await browser.upload(browser.hot, png_bytes(), headers=headers)
+        assert answer.status_code == 403 and answer.json()["error"]["code"] == "csrf_failed"
+    assert served == [] and await sync_to_async(Upload.objects.count)() == 0
