@@ -21,6 +21,10 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
+# Unnumbered items held behind a gap at the most (a flood of progress while the tab's state
+# cannot be read, say): past it the oldest are dropped, as a channel layer may drop them.
+BEHIND_MAX = 1000
+
 
 class InOrder(Generic[T]):
     """Items numbered by seq, released in order from `current + 1` on; unnumbered items
@@ -37,6 +41,8 @@ class InOrder(Generic[T]):
         """Take an item; a numbered one at or below `current` is stale (the state sent has
         it) and dropped."""
         if seq is None:
+            if len(self.behind) >= BEHIND_MAX:
+                self.behind.popleft()  # unnumbered ones may be lost (SPEC §5): the oldest go
             self.behind.append((max(self.early, default=self.current), item))
         elif seq > self.current:
             self.early.setdefault(seq, item)

@@ -84,3 +84,15 @@ def test_unnumbered_events_held_over_a_fresh_state_follow_it():
     order.hold()
     order.restart(2)  # the state read has 1 and 2
     assert drain(order) == ["progress"] and not order.gap
+
+
+def test_unnumbered_events_held_behind_a_lasting_gap_are_bounded(monkeypatch):
+    from jobs.core import ordering
+
+    monkeypatch.setattr(ordering, "BEHIND_MAX", 3)
+    order: InOrder[str] = InOrder(0)
+    order.offer(2, "two")
+    for n in range(5):
+        order.offer(None, f"progress {n}")
+    order.offer(1, "one")
+    assert drain(order) == ["one", "two", "progress 2", "progress 3", "progress 4"]
