@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from jobs.core import ordering
+from jobs.core import instruments, ordering
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,8 @@ class Membership:
         if self.order is None:
             await self.send_text(text)
             return
+        if isinstance(seq, int) and seq > self.order.current + 1:
+            instruments.EVENTS_EARLY.inc()
         self.order.offer(seq if isinstance(seq, int) else None, text)
         await self._send_ready()
 
@@ -145,6 +147,7 @@ class Membership:
         self._gap_timer = None
         if self.order is not None and self.order.gap and self._refreshing is None:
             log.info("%s: a numbered event missing for %s s; sending the tab's state", self.group, GAP_WAIT)
+            instruments.SOCKET_REFRESHES.inc()
             self._refreshing = asyncio.ensure_future(self._close_gap())
 
     async def _close_gap(self) -> None:

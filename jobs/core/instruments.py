@@ -6,7 +6,7 @@ importing the operators' side of the application.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 
@@ -27,6 +27,19 @@ COMPLETION_SECONDS = Histogram(
 RELAY_LAG_SECONDS = Gauge(
     "comfyweb_relay_lag_seconds",
     "How far the relay runs behind: seconds from a due poll, nudge or ComfyUI frame to its handling.",
+    registry=REGISTRY,
+)
+
+EVENTS_EARLY = Counter(
+    "comfyweb_socket_events_early",
+    "Numbered tab events that reached a socket before the one before them and waited for it "
+    "(published by different processes or tasks; jobs.core.ordering).",
+    registry=REGISTRY,
+)
+SOCKET_REFRESHES = Counter(
+    "comfyweb_socket_refreshes",
+    "Fresh tab states a socket sent unasked because a numbered event stayed missing "
+    "(lost by the channel layer).",
     registry=REGISTRY,
 )
 

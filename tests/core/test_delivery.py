@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from jobs.core import delivery, events
+from jobs.core import delivery, events, instruments
 
 
 class Socket:
@@ -106,9 +106,14 @@ def seqs(socket: Socket) -> list:
     return [(f["type"], f.get("seq")) for f in socket.frames]
 
 
+def counted(name: str) -> float:
+    return instruments.REGISTRY.get_sample_value(f"comfyweb_socket_{name}_total") or 0.0
+
+
 async def test_numbered_events_reach_the_socket_in_seq_order_whatever_order_they_came_in():
     consumer = Consumer()
     membership = await joined(consumer, "tab.o1")
+    early = counted("events_early")
     try:
         await delivery.deliver("tab.o1", numbered(2))  # the relay's change overtook the view's
         await delivery.deliver("tab.o1", {"type": "job.progress", "job": "j"})  # behind seq 2
@@ -122,6 +127,7 @@ async def test_numbered_events_reach_the_socket_in_seq_order_whatever_order_they
             ("job.preview", None),
         ]
         assert consumer.reads == 0, "an overtaken event is no loss: no state read"
+        assert counted("events_early") == early + 1, "operators see it in /metrics"
     finally:
         await membership.leave()
 
@@ -130,6 +136,7 @@ async def test_a_gap_that_outlasts_the_wait_sends_the_state_and_what_follows_it(
     monkeypatch.setattr(delivery, "GAP_WAIT", 0.05)
     consumer = Consumer(current=2, fail_reads=1)
     membership = await joined(consumer, "tab.o2")
+    refreshes = counted("refreshes")
     try:
         for seq in (1, 3):  # 2 is lost
             await delivery.deliver("tab.o2", numbered(seq))
@@ -139,6 +146,7 @@ async def test_a_gap_that_outlasts_the_wait_sends_the_state_and_what_follows_it(
                 break
             await asyncio.sleep(0.02)
         assert consumer.reads == 2, "a failed read is tried again after another wait"
+        assert counted("refreshes") == refreshes + 2
         await delivery.deliver("tab.o2", numbered(2))  # came after all: the state had it
         await delivery.deliver("tab.o2", numbered(4))
         assert seqs(consumer.socket) == [
