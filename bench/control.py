@@ -89,6 +89,24 @@ class SimControl:
         await self.http.aclose()
 
 
+async def socket_counters(web_urls: list[str], token: str) -> dict[str, float]:
+    """The web processes' socket counters (jobs.core.instruments), summed: numbered events
+    that came early and waited at a socket, and fresh states sent for a lost one."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    names = {"comfyweb_socket_events_early_total": "early", "comfyweb_socket_refreshes_total": "refreshes"}
+    found = dict.fromkeys(names.values(), 0.0)
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {token}"}) as http:
+        for url in web_urls:
+            answer = await http.get(f"{url}/metrics")
+            answer.raise_for_status()
+            for family in text_string_to_metric_families(answer.text):
+                for sample in family.samples:
+                    if sample.name in names:
+                        found[names[sample.name]] += sample.value
+    return found
+
+
 # --- ComfyWeb tabs -----------------------------------------------------------------------------
 
 

@@ -17,8 +17,8 @@ import uuid
 from typing import Any
 
 from bench.clients import PlainTab
-from bench.control import SimControl, TabSet, bounded
-from bench.procs import CpuMeter, Proc, Stack
+from bench.control import SimControl, TabSet, bounded, socket_counters
+from bench.procs import METRICS_TOKEN, CpuMeter, Proc, Stack
 from bench.stats import summary_ms
 
 HOLD = 600.0  # seconds a node "works" while held; the release ends it early
@@ -72,6 +72,7 @@ async def comfyweb_hop(
             "before_release": summary_ms(before),
             "after_release": summary_ms(after),
             "states": tab_set.state_report(job_ids),
+            "sockets": await socket_counters(web_urls, METRICS_TOKEN),
             "released": released,
             "cpu_cores": {name: round(cpu[pid], 3) for name, pid in pid_by_name.items()},
             "requested": flood["count"] if flood["count"] < 10_000_000 else None,

@@ -207,6 +207,9 @@ class Stack:
         return proc
 
 
+METRICS_TOKEN = "bench-metrics-token"  # the bench reads each web process's /metrics with it
+
+
 def comfyweb_env(root: Path, sims: list[Proc], *, redis_url: str = "") -> dict[str, str]:
     """ComfyWeb's environment for a run: its own data dir, limits out of the way, quiet logs."""
     env = {
@@ -220,6 +223,7 @@ def comfyweb_env(root: Path, sims: list[Proc], *, redis_url: str = "") -> dict[s
         "COMFYWEB_LOG_LEVEL": "WARNING",
         "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "COMFYWEB_METRICS_TOKEN": METRICS_TOKEN,
     }
     if redis_url:
         env["REDIS_URL"] = redis_url

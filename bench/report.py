@@ -148,6 +148,7 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
                 r["max_ms"],
                 states.get("lost", "-"),
                 states.get("refreshed", "-"),
+                r.get("sockets", {}).get("early", "-"),
                 cpu,
             ]
         )
@@ -155,7 +156,7 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
             if phase in r:
                 f = r[phase]
                 label = f"  sent {phase.replace('_', ' ')}"
-                rows.append([label, "", "", "", "", f["n"], f["p50_ms"], f["p99_ms"], f["max_ms"], *[""] * 3])
+                rows.append([label, "", "", "", "", f["n"], f["p50_ms"], f["p99_ms"], f["max_ms"], *[""] * 4])
     headers = [
         "server",
         "tabs",
@@ -168,11 +169,13 @@ def _hop_table(title: str, part: dict[str, Any]) -> str:
         "max ms",
         "lost states",
         "refreshed",
+        "came early",
         "CPU (cores)",
     ]
     note = "(ComfyWeb: the held jobs are released partway, so state changes cross the flood; frames of"
     note += " finished jobs are dropped by design; refreshed: snapshots sent for an event missing past the"
-    note += " socket's wait)"
+    note += " socket's wait; came early: numbered events that reached a socket before the one before"
+    note += " them and waited for it)"
     return f"\n{title}\n{note}\n" + table(headers, rows)
 
 

@@ -81,6 +81,9 @@ def test_quick_bench_produces_table_and_json(tmp_path):
         assert 0 < hop["received"] <= hop["flood"]["sent"], name
         assert 0 <= hop["p50_ms"] <= hop["p99_ms"] < 30_000, name
         assert all(0 <= cpu < 8 for cpu in hop["cpu_cores"].values()), name
+    for name in ("comfyweb", "redis"):  # ComfyWeb's socket counters, read from its /metrics
+        assert set(hops[name]["sockets"]) == {"early", "refreshes"}, name
+        assert hops[name]["sockets"]["refreshes"] >= hops[name]["states"]["refreshed"] >= 0, name
     assert results["figures"]["hop_lost"] == 0, results["parts"]["hop"]["comfyweb"]["states"]
     assert results["figures"]["redis_lost"] == 0, results["parts"]["redis"]["hop"]["states"]
 
