@@ -620,7 +620,11 @@ class ServerWatcher:
             if self._positions.get(pid) != place:
                 self._positions[pid] = place
                 progress.set_queue_position(tracked.job_id, place)
-                found.append(events.job_queue(tracked.tab_id, tracked.job_id, place))
+                event = events.job_queue(tracked.tab_id, tracked.job_id, place)
+                if pid in self._chains:  # after its state change in flight ("queued", say):
+                    self._in_order(pid, events.publish([event]))  # a JOB before it says null
+                else:
+                    found.append(event)
         if found:
             await events.publish(found)
 

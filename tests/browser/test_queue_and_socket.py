@@ -25,7 +25,9 @@ from tests.browser.pages import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-SIM_DELAY = 0.8  # invert: 3 nodes × 0.8 s, so the second and third jobs wait in the queue
+# invert: 3 nodes × 1.5 s, so the later jobs still wait in the queue after a reload on a loaded
+# machine (with 0.8 s the last one had sometimes started by then)
+SIM_DELAY = 1.5
 
 DUNES = ((230, 180, 90), (250, 230, 170), (255, 250, 220), (200, 150, 70), (160, 90, 60))
 

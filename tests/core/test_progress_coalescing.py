@@ -46,3 +46,37 @@ async def test_a_burst_is_one_message_with_the_latest_value_and_the_next_turn_se
         assert len(sent) == 2 and sent[1][0][1]["value"] == 0.5
     finally:
         await server.stop()
+
+
+async def test_a_queue_place_goes_out_after_the_queued_state_still_being_written(monkeypatch):
+    """The JOB of a `queued` event carries no place yet: a place sent before it would be
+    overwritten by it on the page, and it is not sent again while it does not change."""
+    from jobs.comfy import QueueState
+
+    sent: list[str] = []
+
+    async def record(found: list[events.Event]) -> None:
+        sent.extend(
+            message.get("type") + ("+place" if "queue_position" in message else "") for _, message in found
+        )
+
+    monkeypatch.setattr(watcher.events, "publish", record)
+    server = watcher.ServerWatcher(1, "gpu1", "http://gpu1.invalid:8188", "cid")
+    pid, tab = str(uuid.uuid4()), uuid.uuid4()
+    server.tracked[pid] = Tracked(uuid.UUID(pid), tab, 1, 3)
+    written = asyncio.Event()
+
+    async def queued_write() -> None:  # the DB write of "queued", then its event
+        await written.wait()
+        await record([(events.tab_group(tab), {"type": "job.updated", "job": {"id": pid}})])
+
+    try:
+        server._in_order(pid, queued_write())
+        await server._publish_positions(QueueState(running=["other"], pending=[pid]))
+        assert sent == [], "the place waits for the state change in flight"
+        written.set()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert sent == ["job.updated", "job.progress+place"]
+    finally:
+        await server.stop()
