@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import import_module
 from io import BytesIO
 from typing import Any, cast
@@ -27,7 +27,7 @@ from typing import Any, cast
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.db import close_old_connections, reset_queries
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
@@ -47,8 +47,9 @@ log = logging.getLogger("jobs.web.hot")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+# A hot request's answer from its request and owner; None: Django answers it.
+Route = Callable[[HttpRequest, str], "HttpResponse | None"]
 
 OUTPUT_PREFIX = "/files/outputs/"
 # A body held in memory here at the most; Django spools a larger one (a video) to disk.
@@ -75,7 +76,7 @@ def eligible() -> bool:
 class HotRoutes:
     """ASGI: the hot requests here when plain, everything else to `django`."""
 
-    def __init__(self, django: App) -> None:
+    def __init__(self, django: ASGIHandler) -> None:
         self.django = django
         # Django's own, for their checks and headers (they read their settings when made).
         self.csrf = CsrfViewMiddleware(_unused)
@@ -102,9 +103,9 @@ class HotRoutes:
         if answer is None:
             await self.django(scope, _replay(body, state == COMPLETE, receive), send)
             return
-        await _send(send, answer)
+        await self.django.send_response(answer, send)
 
-    def _route(self, scope: Scope) -> Callable[[HttpRequest, str], HttpResponse | None] | None:
+    def _route(self, scope: Scope) -> Route | None:
         method, path = scope["method"], scope["path"]
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -142,9 +143,7 @@ class HotRoutes:
         request.session = self.sessions(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
         return request
 
-    def _in_hop(
-        self, route: Callable[[HttpRequest, str], HttpResponse | None], request: HttpRequest
-    ) -> HttpResponse | None:
+    def _in_hop(self, route: Route, request: HttpRequest) -> HttpResponse | None:
         reset_queries()  # what request_started and request_finished do for Django's requests
         close_old_connections()
         try:
@@ -153,9 +152,7 @@ class HotRoutes:
         finally:
             close_old_connections()
 
-    def _answer(
-        self, route: Callable[[HttpRequest, str], HttpResponse | None], request: HttpRequest
-    ) -> HttpResponse | None:
+    def _answer(self, route: Route, request: HttpRequest) -> HttpResponse | None:
         try:
             owner = _anonymous_owner(request)
             if owner is None:
@@ -193,11 +190,11 @@ def _anonymous_owner(request: HttpRequest) -> str | None:
     return key
 
 
-def _json(status: int, data: dict[str, Any]) -> HttpResponse:
+def _json(request: HttpRequest, status: int, data: dict[str, Any]) -> HttpResponse:
+    """As ninja renders a view's answer (jobs.web.api)."""
     from jobs.web.api import api
 
-    text = api.renderer.render(None, data, response_status=status)  # type: ignore[arg-type]
-    return HttpResponse(text, status=status, content_type="application/json; charset=utf-8")
+    return api.create_response(request, data, status=status)
 
 
 def _submit(request: HttpRequest, owner: str) -> HttpResponse | None:
@@ -213,7 +210,7 @@ def _submit(request: HttpRequest, owner: str) -> HttpResponse | None:
         owner, body.tab, body.workflow, body.params, callback_url=body.callback_url
     )
     events.publish_and_nudge_sync(found, "submit")
-    return _json(201, created_job(job))
+    return _json(request, 201, created_job(job))
 
 
 def _upload(request: HttpRequest, owner: str) -> HttpResponse | None:
@@ -223,7 +220,7 @@ def _upload(request: HttpRequest, owner: str) -> HttpResponse | None:
     if file is None:
         return None
     data = file.read(settings.COMFYWEB_MAX_UPLOAD_BYTES + 1)
-    return _json(201, uploaded(accept_upload(owner, data, file.name or "")))
+    return _json(request, 201, uploaded(accept_upload(owner, data, file.name or "")))
 
 
 def _output(request: HttpRequest, owner: str) -> HttpResponse | None:
@@ -242,8 +239,7 @@ def _output(request: HttpRequest, owner: str) -> HttpResponse | None:
     if found is None or found[1] != owner:
         return None
     output, _, slug = found
-    size = output.size if output.size is not None else None
-    if output.media == "text" or size is None or size > ranges.WHOLE_BYTES:
+    if output.media == "text" or output.size is None or output.size > ranges.WHOLE_BYTES:
         return None
     with storage.open_file(output.file) as handle:
         data = handle.read()
@@ -286,11 +282,3 @@ def _replay(body: bytes, complete: bool, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-async def _send(send: Send, response: HttpResponse) -> None:
-    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
-    for cookie in response.cookies.values():
-        headers.append((b"Set-Cookie", cookie.output(header="").strip().encode("latin-1")))
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": response.content})
