@@ -229,7 +229,7 @@ class Tab:
             return
         seq = message.get("seq")
         if isinstance(seq, int):
-            what = message["job"]["status"] if kind == "job.updated" else f"{kind}"
+            what = message["job"]["status"] if kind == "job.updated" else str(kind)
             self.numbered.append((seq, what))
         if isinstance(seq, int) and self.seq is not None:
             if seq > self.seq + 1:

@@ -126,9 +126,10 @@ class Membership:
         if self.order is None:
             await self.send_text(text)
             return
-        if isinstance(seq, int) and seq > self.order.current + 1:
+        number = seq if isinstance(seq, int) else None
+        if number is not None and number > self.order.current + 1:
             instruments.EVENTS_EARLY.inc()
-        self.order.offer(seq if isinstance(seq, int) else None, text)
+        self.order.offer(number, text)
         await self._send_ready()
 
     async def _send_ready(self) -> None:

@@ -588,12 +588,18 @@ class ServerWatcher:
         for pid, event in dirty.items():
             if pid in self._completing:
                 continue  # it ended in this same turn: the final state says it all
-            if pid in self._chains:  # after the state change in flight (running, say)
-                self._in_order(pid, events.publish([event]))
-            else:
+            if not self._after_state_write(pid, event):
                 now.append(event)
         if now:
             self._spawn(events.publish(now))
+
+    def _after_state_write(self, pid: str, event: events.Event) -> bool:
+        """Publish `event` after the prompt's state write in flight ("queued", "running"), if
+        one is, so that the tab hears the state first; False when none is."""
+        if pid not in self._chains:
+            return False
+        self._in_order(pid, events.publish([event]))
+        return True
 
     def _preview(self, event: m.Preview) -> None:
         # Type 1 previews carry no prompt_id: they belong to the prompt whose progress came last.
@@ -621,9 +627,7 @@ class ServerWatcher:
                 self._positions[pid] = place
                 progress.set_queue_position(tracked.job_id, place)
                 event = events.job_queue(tracked.tab_id, tracked.job_id, place)
-                if pid in self._chains:  # after its state change in flight ("queued", say):
-                    self._in_order(pid, events.publish([event]))  # a JOB before it says null
-                else:
+                if not self._after_state_write(pid, event):  # "queued"'s JOB says null
                     found.append(event)
         if found:
             await events.publish(found)
