@@ -1,4 +1,5 @@
 """Finishing a prompt: read the outcome from /history, store the outputs, end the attempt.
+A success whose every frame the relay saw needs no /history: its `executed` frames said it.
 
 Used after the terminal `executing` frame and by reconciliation alike; safe to run twice for
 the same attempt (outputs are stored under fixed names and finishing is conditional).
@@ -44,8 +45,8 @@ async def complete(
     it placed the job again (jobs.relay.misplaced), and the attempt is not ended here.
     """
     pid = tracked.prompt_id
-    entry = None
-    for wait in HISTORY_WAITS:
+    entry = tracked.told_whole()
+    for wait in HISTORY_WAITS if entry is None else ():
         await asyncio.sleep(wait)
         entry = await client.get_history(pid)
         if entry is not None:

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs.comfy import HistoryEntry
 from jobs.comfy import messages as m
 from jobs.pool.inventory import KNOWN_MODEL_INPUTS
 
@@ -38,6 +39,12 @@ class Tracked:
     loaders: frozenset[str] = frozenset()  # its loader nodes: running one is loading a model
     activity: str | None = None  # the running node's `activity` in progress_state (newer servers)
     raw: bool = False  # a ComfyUI client's graph: its frames are mirrored (jobs.relay.mirror)
+    # Each output node's result from its `executed` frame (sent for cached nodes too, the same
+    # as /history's `outputs`), kept only while every frame of the prompt reaches the relay:
+    # None from the start when it did not watch the prompt begin, or once its socket dropped.
+    outputs: dict[str, dict[str, Any]] | None = None
+    output_nodes: frozenset[str] = frozenset()  # its graph's output nodes: each must report
+    reported: set[str] = field(default_factory=set)  # nodes that sent `executed`
 
     @property
     def prompt_id(self) -> str:
@@ -56,6 +63,15 @@ class Tracked:
         if self.started_at is None or self.terminal_at is None:
             return None
         return self.terminal_at - self.started_at
+
+    def told_whole(self) -> HistoryEntry | None:
+        """The prompt's /history entry as its frames told it, when they told all of it: a
+        success, its socket open throughout, and an `executed` from each output node (a frame
+        lost while the socket stayed open shows as one that did not report). Then completing
+        it needs no GET /history (issue Y); otherwise None, and /history decides."""
+        if self.outcome != "success" or self.outputs is None or not self.output_nodes <= self.reported:
+            return None
+        return HistoryEntry(self.prompt_id, dict(self.outputs), "success", True, [])
 
     def title(self, node: str | None) -> str | None:
         return self.titles.get(node) if node is not None else None
@@ -107,6 +123,14 @@ class Tracked:
                 self.current = event.node
             self.step = (float(event.value), float(event.max))
             return "progress"
+        if isinstance(event, m.Executed):
+            self.reported.add(event.node)
+            if self.outputs is not None and event.output:
+                self.outputs[event.node] = event.output
+            return None
+        if isinstance(event, m.Unknown) and event.type == "executed":
+            self.outputs = None  # a result it could not read: /history tells
+            return None
         if isinstance(event, m.ExecutionSuccess):
             self.outcome = "success"
         elif isinstance(event, m.ExecutionError):

@@ -84,6 +84,9 @@ class ServerWatcher:
         self.trust = Trust()
         # What it offers, as last read (jobs.pool.inventory), and when (monotonic).
         self.inventory: Inventory | None = None
+        # Its node classes that are output nodes (/object_info): a success's frames are whole
+        # only once each output node of its graph sent `executed` (Tracked.told_whole).
+        self.output_classes: frozenset[str] | None = None
         self.inventory_read_at = 0.0
         # Probed on connect (refresh_info): how this server lets a prompt be cancelled.
         self.capabilities: frozenset[str] = frozenset()
@@ -136,6 +139,7 @@ class ServerWatcher:
                             await self.handle(event)
                     finally:
                         probe.cancel()
+                        self._frames_lost()
                 raise ComfyUnavailable("socket closed by the server")
             except asyncio.CancelledError:
                 raise
@@ -148,6 +152,14 @@ class ServerWatcher:
                 log.exception("watcher of %s failed; restarting", self.name)
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, MAX_BACKOFF)
+
+    def _frames_lost(self, closed: bool = True) -> None:
+        """The socket closed (frames sent until the next one opens are lost), or a frame could
+        not be read: the prompts in flight complete from /history."""
+        if closed:
+            self.connected.clear()
+        for tracked in self.tracked.values():
+            tracked.outputs = None
 
     async def answered(self, queue_remaining: int | None = None) -> None:
         """The server answered: online once it is trusted (jobs.pool.trust), and dispatch
@@ -194,6 +206,9 @@ class ServerWatcher:
         if system is not None:
             self.version = str(system.get("system", {}).get("comfyui_version", ""))
         self.inventory = inventory
+        self.output_classes = frozenset(
+            name for name, entry in info.items() if isinstance(entry, dict) and entry.get("output_node")
+        )
         self.inventory_read_at = time.monotonic()
         capabilities = sorted(self.capabilities) if system is not None else None
         definitions = node_defs.definitions(info)
@@ -266,12 +281,27 @@ class ServerWatcher:
             files=ticket.files,
             loaders=loader_nodes(ticket.graph),
             raw=ticket.raw,
+            **self._watch_outputs(ticket.graph, pid),
         )
         self._submitting.add(pid)
         try:
             await self._submit(ticket, pid)
         finally:
             self._submitting.discard(pid)
+
+    def _watch_outputs(self, graph: dict[str, Any], pid: str) -> dict[str, Any]:
+        """Whether the prompt's results may be read from its frames, and the output nodes
+        that must report: only if the socket is open before the POST (and no earlier POST of
+        it may have run while another record of it took the frames), and the server's output
+        classes are known."""
+        if not self.connected.is_set() or pid in self._ambiguous or self.output_classes is None:
+            return {}
+        nodes = frozenset(
+            str(node_id)
+            for node_id, node in graph.items()
+            if isinstance(node, dict) and node.get("class_type") in self.output_classes
+        )
+        return {"outputs": {}, "output_nodes": nodes} if nodes else {}
 
     async def _submit(self, ticket: attempts.Ticket, pid: str) -> None:
         # A POST /prompt of this attempt may have reached the server: find out first, so that
@@ -490,6 +520,8 @@ class ServerWatcher:
             return
         pid = event.prompt_id
         if not pid:
+            if isinstance(event, m.Unknown) and event.type == "executed":
+                self._frames_lost(closed=False)  # a result of some prompt, unread
             return  # a frame without prompt_id
         tracked = self.tracked.get(pid)
         if tracked is None:

@@ -270,3 +270,43 @@ async def test_a_pass_that_places_one_job_makes_one_trip_to_the_database(monkeyp
         await task
     assert (await db(Job.objects.get)(id=job.id)).status == "succeeded"
     assert "_waiting_then_first" in trips and "start_attempt_with_inputs" not in trips
+
+
+async def test_a_success_seen_whole_completes_without_history_and_one_after_a_dropped_socket_reads_it(
+    monkeypatch,
+):
+    """A success whose every frame reached the relay ends from its `executed` frames (no GET
+    /history: issue Y); once the socket dropped while it ran, /history tells its outputs."""
+    from jobs.comfy import ComfyClient
+
+    reads = []
+    real = ComfyClient.get_history
+
+    async def counted(self, prompt_id):
+        reads.append(prompt_id)
+        return await real(self, prompt_id)
+
+    monkeypatch.setattr(ComfyClient, "get_history", counted)
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        stop, task = await run_relay()
+        # Once the server's output classes are read (the relay reads /object_info on connect).
+        await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
+        whole = await submit(session, tab)
+        await wait_for(finished(whole.id))
+        await sim.set_faults(delay=0.4)
+        dropped = await submit(session, tab)
+        await events.nudge_relay("submit")
+        await wait_for(lambda: Job.objects.get(id=dropped.id).status == "running")
+        await sim.set_faults(drop_sockets=True)
+        await wait_for(finished(dropped.id))
+        stop.set()
+        await task
+    for job in (whole, dropped):
+        job = await db(Job.objects.get)(id=job.id)
+        assert job.status == "succeeded", job.error
+        assert await db(lambda job=job: job.outputs.count())() == 1
+    assert str(whole.id) not in reads
+    assert str(dropped.id) in reads
