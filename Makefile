@@ -46,7 +46,7 @@ translations: install
 run: migrate translations
 	COMFYWEB_COMFYUI_PORT=$${COMFYWEB_COMFYUI_PORT:-$(COMFYUI_PORT)} \
 	COMFYWEB_COMFYUI_ANONYMOUS=$${COMFYWEB_COMFYUI_ANONYMOUS:-1} \
-	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
+	exec $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --stop-with-parent
 
 test: install translations axe
 	$(BIN)/ruff check .

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from jobs.management.lifetime import die_with_parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -27,11 +29,13 @@ def start_simulator(
     load_seconds: float = 0.0,
     profile: str = "0.3.64",
     timeout: float = 20.0,
+    ends_with_caller: bool = False,
 ) -> subprocess.Popen:
     """Run `python -m simulator` and wait until it listens; `models`: its model files, as
     "folder/file" (listed in its /object_info); `vram`: how many stay loaded at once, each
     load costing `load_seconds` (none: loads are free); `profile`: the ComfyUI release it
-    answers as (0.3.64, or current)."""
+    answers as (0.3.64, or current); `ends_with_caller`: it stops when this process ends,
+    however it ends (jobs.management.lifetime; call it from the main thread then)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
@@ -55,6 +59,7 @@ def start_simulator(
         ],
         cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=die_with_parent if ends_with_caller else None,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

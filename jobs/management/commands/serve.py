@@ -11,11 +11,14 @@ import asyncio
 import atexit
 import gc
 import logging
+import os
 import socket
 
 from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.management.base import BaseCommand, CommandError
+
+from jobs.management import lifetime
 
 log = logging.getLogger("jobs.serve")
 
@@ -39,8 +42,14 @@ class Command(BaseCommand):
             help="seconds each simulated node takes, so progress is visible",
         )
         parser.add_argument("--relay", choices=["auto", "yes", "no"], default="auto")
+        parser.add_argument(
+            "--stop-with-parent",
+            action="store_true",
+            help="stop when the process that started it ends (make run: make keeps a SIGTERM to itself)",
+        )
 
     def handle(self, *args, **options) -> None:
+        parent = os.getppid()  # before anything slow: it may end while the simulators start
         _check_port_free(options["host"], options["port"])
         comfyui_port = settings.COMFYWEB_COMFYUI_PORT
         if comfyui_port is not None:
@@ -94,6 +103,8 @@ class Command(BaseCommand):
         if comfyui_port is not None:  # the same process: routed by port (comfyweb.ports)
             endpoints.append(f"tcp:port={comfyui_port}:interface={options['host']}")
         daphne_requests.install()  # no second parse of every upload's body by Twisted
+        if options["stop_with_parent"]:
+            lifetime.stop_when_parent_exits(parent)
         DaphneServer(
             application=PortRouter(ASGIStaticFilesHandler(app), comfyui, comfyui_port),
             endpoints=endpoints,
@@ -135,6 +146,7 @@ class Command(BaseCommand):
                     vram=DEMO_VRAM,
                     load_seconds=DEMO_LOAD_SECONDS,
                     profile=DEMO_PROFILES.get(name, "0.3.64"),
+                    ends_with_caller=True,
                 )
             )
             register_named(name, f"http://127.0.0.1:{port}")
