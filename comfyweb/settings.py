@@ -195,7 +195,7 @@ COMFYWEB_MAX_UPLOAD_PIXELS = env_int("COMFYWEB_MAX_UPLOAD_PIXELS", 40_000_000, m
 COMFYWEB_WARM_PLACEMENT = env_bool("COMFYWEB_WARM_PLACEMENT", True)
 # Seconds a job's model must be waited for before a server loads it for the job (a burst of
 # submissions is seen whole); a job whose model is warm on a server with room goes at once.
-COMFYWEB_PLACEMENT_SETTLE = env_float("COMFYWEB_PLACEMENT_SETTLE", 0.3)
+COMFYWEB_PLACEMENT_SETTLE = env_float("COMFYWEB_PLACEMENT_SETTLE", 0.1)
 # Longest video or sound accepted as an input, in seconds.
 COMFYWEB_MAX_UPLOAD_SECONDS = env_float("COMFYWEB_MAX_UPLOAD_SECONDS", 600.0)
 # Largest result file kept from a server (streamed to storage; a larger one fails its job).
