@@ -86,6 +86,7 @@ def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[Server
             max_queued=s.max_queued,
             inventory=_inventory(s.classes_text, s.models_text),
             warmth=_projected(_warmth(s.warmth_text), ahead.get(s.id)) if warm else None,
+            loading=_pending_load(_warmth(s.warmth_text), ahead.get(s.id)) if warm else 0.0,
         )
         for s in rows
     ]
@@ -119,6 +120,13 @@ def _projected(warmth: Warmth | None, needs: Any) -> Warmth | None:
     if not files:
         return warmth
     return (warmth or Warmth()).after(files)
+
+
+def _pending_load(warmth: Warmth | None, needs: Any) -> float:
+    """Seconds of loading the job last placed there has ahead of it: its models that were not
+    warm when it was placed (a job placed after it starts after that load, too)."""
+    files = needs_from_json(needs).files() if isinstance(needs, dict) else []
+    return (warmth or Warmth()).load_cost(files) if files else 0.0
 
 
 @functools.lru_cache(maxsize=256)

@@ -39,6 +39,7 @@ class ServerLoad:
     max_queued: int | None = None
     inventory: Inventory | None = None  # None: its /object_info was never read
     warmth: Warmth | None = None  # its warm models and learned times (jobs.pool.warmth)
+    loading: float = 0.0  # seconds of model loads queued there (its last placed job's)
 
     def lacking(self, needs: Needs) -> list[str]:
         """What of `needs` its inventory lacks: node classes, then model files (names a
@@ -78,7 +79,8 @@ class ServerLoad:
     def expected_start(self, needs: Needs, reserved: int = 0) -> float:
         """Seconds until a new job would have its models loaded here (jobs.pool.warmth), with
         `reserved` more jobs ahead of it (earlier jobs of the fair order waiting for it)."""
-        return expected_start(self.warmth, self.jobs_ahead + reserved, self.weight, needs.files())
+        ahead = expected_start(self.warmth, self.jobs_ahead + reserved, self.weight, needs.files())
+        return ahead + self.loading
 
 
 def may_take_new_lock(server: ServerLoad, needs: Needs = NOTHING) -> bool:

@@ -181,17 +181,25 @@ def _choose(
 
     def worth_loading(key: Key) -> bool:
         """The load pays: the servers serving `key` would not get through its backlog before
-        this one is done loading it (a job waits for a warm server unless the wait there
-        exceeds the load here)."""
+        this one is done loading it and running the job (a job waits for a warm server unless
+        the wait there exceeds the load here: the backlog's end is what the choice moves)."""
         serving = [o.free for o in lanes if o is not lane and backlog.fits[o.load.id, key] and o.serves(key)]
         if not serving:
             return True
-        return drain(key) > lane.free + lane.warmth.load_cost(key) - min(serving)
+        return drain(key) > lane.free + lane.warmth.load_cost(key) + lane.pace - min(serving)
+
+    def its_turn(key: Key) -> bool:
+        """A warm `lane` busy for longer than another server serving `key` takes a job of it
+        only if the others would not get through its backlog before this one ran the job: a
+        server with room in its queue (but a load or a long queue ahead) does not take the
+        job a full one would finish sooner."""
+        serving = [o.free for o in lanes if o is not lane and backlog.fits[o.load.id, key] and o.serves(key)]
+        return not serving or drain(key) > lane.free + lane.pace - min(serving)
 
     def slowest(candidates: list[Key]) -> Key:
         return max(candidates, key=lambda key: (drain(key), -backlog.first(key)))
 
-    warm = [key for key in keys if lane.serves(key)]
+    warm = [key for key in keys if lane.serves(key) and its_turn(key)]
     cold = [key for key in keys if key not in warm and backlog.waited(key) >= settle and worth_loading(key)]
     if not warm:
         return slowest(cold) if cold else None

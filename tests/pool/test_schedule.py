@@ -146,3 +146,23 @@ def test_a_load_waits_for_the_burst_to_settle_but_a_warm_server_with_room_takes_
     assert targets[young[1].job_id] == pool[0].id, "A is warm with room: no wait"
     settled = [Queued(uuid.uuid4(), needs(C), waited=0.4)]
     assert plan(pool, settled, settle=0.3)[settled[0].job_id] is not None
+
+
+def test_a_job_waits_for_a_full_warm_server_rather_than_queue_behind_a_load_elsewhere():
+    # "loading" has A coming (its last placed job loads it: 3 s) and room in its queue;
+    # "full" has A warm and 2 s of work. The A job waits for "full" (done in 3 s), not
+    # behind the load (done in 5 s): the end of the bench's pool workload, seen in a run.
+    full = server("full", outstanding=2, warmth=warm(A))
+    loading = server("loading", outstanding=1, max_queued=3, warmth=warm(A, B), loading=3.0)
+    assert placed([full, loading], jobs(A)) == [None]
+    # Without the load ahead of it, "loading" would be as soon as "full" and take the job.
+    assert placed([full, server("loading", outstanding=1, max_queued=3, warmth=warm(A, B))], jobs(A)) == [
+        "loading"
+    ]
+    # A backlog "full" alone would not get through first still goes behind the load.
+    assert placed([full, loading], jobs(*[A] * 4))[0] == "loading"
+
+
+def test_a_server_with_a_load_queued_is_free_that_much_later():
+    assert server("s", outstanding=1, warmth=warm(A), loading=3.0).expected_start(needs(A)) == 4.0
+    assert server("s", outstanding=1, warmth=warm(A)).expected_start(needs(A)) == 1.0
