@@ -19,6 +19,11 @@ none does):
   then it switches. The margin keeps a server from switching back and forth.
 - A server with nothing warm to serve takes the set that drains slowest (oldest first on a
   tie, so at the start, with nothing warm anywhere, the fair order decides).
+- A server loads a set, or takes a job of its warm set while another server serving the set
+  would be free sooner, only if the others would not get through the set's backlog before
+  it has loaded and run the job: a server with room in its queue does not take the job a
+  full one finishes sooner. A server's free time counts the load its last placed job has
+  ahead of it (ServerLoad.loading).
 - Fairness: within a set, jobs go in the fair order (jobs.pool.dispatch); and a set no
   server serves whose oldest job has waited PATIENCE times its load is taken up even by a
   server that alone serves its own set, so no session's model starves.
