@@ -36,6 +36,7 @@ out, for placement to judge. Plain functions over plain data, no Django.
 
 from __future__ import annotations
 
+import heapq
 import math
 import uuid
 from collections import deque
@@ -129,6 +130,22 @@ class _Backlog:
             del self.sets[key]
         return job
 
+    def end(self, key: Key, lanes: list[_Lane], without: _Lane) -> float:
+        """When the servers serving `key`, but `without`, would be through its backlog, each
+        job going to whichever of them finishes it first (endless when none serves it). The
+        server that would finish the first job soonest never waits for the others, so every
+        backlog moves."""
+        serving = [o for o in lanes if o is not without and self.fits[o.load.id, key] and o.serves(key)]
+        if not serving:
+            return math.inf
+        done = [(o.free + o.pace, o.pace) for o in serving]
+        heapq.heapify(done)
+        last = 0.0
+        for _ in self.sets[key]:
+            last, pace = heapq.heappop(done)
+            heapq.heappush(done, (last + pace, pace))
+        return last
+
     def drain(self, key: Key, lanes: list[_Lane], without: _Lane) -> float:
         """Seconds the backlog of `key` takes on the servers serving it, but `without`."""
         serving = [o for o in lanes if o is not without and self.fits[o.load.id, key] and o.serves(key)]
@@ -188,18 +205,14 @@ def _choose(
         """The load pays: the servers serving `key` would not get through its backlog before
         this one is done loading it and running the job (a job waits for a warm server unless
         the wait there exceeds the load here: the backlog's end is what the choice moves)."""
-        serving = [o.free for o in lanes if o is not lane and backlog.fits[o.load.id, key] and o.serves(key)]
-        if not serving:
-            return True
-        return drain(key) > lane.free + lane.warmth.load_cost(key) + lane.pace - min(serving)
+        return lane.free + lane.warmth.load_cost(key) + lane.pace < backlog.end(key, lanes, lane)
 
     def its_turn(key: Key) -> bool:
         """A warm `lane` busy for longer than another server serving `key` takes a job of it
         only if the others would not get through its backlog before this one ran the job: a
         server with room in its queue (but a load or a long queue ahead) does not take the
         job a full one would finish sooner."""
-        serving = [o.free for o in lanes if o is not lane and backlog.fits[o.load.id, key] and o.serves(key)]
-        return not serving or drain(key) > lane.free + lane.pace - min(serving)
+        return lane.free + lane.pace <= backlog.end(key, lanes, lane)
 
     def slowest(candidates: list[Key]) -> Key:
         return max(candidates, key=lambda key: (drain(key), -backlog.first(key)))

@@ -166,3 +166,40 @@ def test_a_job_waits_for_a_full_warm_server_rather_than_queue_behind_a_load_else
 def test_a_server_with_a_load_queued_is_free_that_much_later():
     assert server("s", outstanding=1, warmth=warm(A), loading=3.0).expected_start(needs(A)) == 4.0
     assert server("s", outstanding=1, warmth=warm(A)).expected_start(needs(A)) == 1.0
+
+
+def test_servers_with_the_same_model_warm_never_all_wait_for_each_other():
+    # Two free servers with A warm and one A job: one of them takes it (neither defers to
+    # the other for ever). Three with different paces and queues: still one takes it.
+    pool = [server("s1", warmth=warm(A)), server("s2", warmth=warm(A))]
+    assert placed(pool, jobs(A)) == ["s1"]
+    pool = [
+        server("a", outstanding=0, max_queued=3, warmth=warm(A, job=2.0)),
+        server("b", outstanding=1, max_queued=3, warmth=warm(A, job=1.0)),
+        server("c", outstanding=1, max_queued=3, warmth=warm(A, job=0.9), weight=1.1),
+    ]
+    for backlog in (1, 2, 5):
+        assert None not in placed(pool, jobs(*[A] * backlog))[:1], backlog
+
+
+def test_while_every_server_has_room_some_waiting_job_is_placed():
+    """Liveness over random pools: a server never waits for another that waits for it."""
+    import random
+
+    rng = random.Random(20261202)
+    for _ in range(500):
+        pool = []
+        for number in range(rng.randint(1, 5)):
+            depth = rng.randint(1, 4)
+            pool.append(
+                server(
+                    f"s{number}",
+                    outstanding=rng.randint(0, depth - 1),
+                    max_queued=depth,
+                    warmth=warm(rng.choice([A, B, C]), job=rng.choice([0.5, 1.0, 1.03, 2.0])),
+                    weight=rng.choice([1.0, 1.5]),
+                    loading=rng.choice([0.0, 0.0, 3.0]),
+                )
+            )
+        queued = jobs(*[rng.choice([A, B, C]) for _ in range(rng.randint(1, 8))])
+        assert any(placed(pool, queued)), (pool, queued)
