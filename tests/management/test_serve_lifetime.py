@@ -11,12 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from jobs.management.simulators import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
 
 # A stand-in for make: starts the server, prints its pid, and waits.
 PARENT = """
