@@ -71,6 +71,7 @@ def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[Server
     warm = warmth and settings.COMFYWEB_WARM_PLACEMENT
     ahead = _last_placed(ids) if for_update and warm else {}
     outstanding = sql.active_counts(ids, ACTIVE_STATUSES) if for_update else {}
+    placed = {s.id: _projected(_warmth(s.warmth_text), ahead.get(s.id)) for s in rows} if warm else {}
     return [
         ServerLoad(
             id=s.id,
@@ -85,8 +86,8 @@ def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[Server
             max_concurrent=s.max_concurrent,
             max_queued=s.max_queued,
             inventory=_inventory(s.classes_text, s.models_text),
-            warmth=_projected(_warmth(s.warmth_text), ahead.get(s.id)) if warm else None,
-            loading=_pending_load(_warmth(s.warmth_text), ahead.get(s.id)) if warm else 0.0,
+            warmth=placed[s.id][0] if warm else None,
+            loading=placed[s.id][1] if warm else 0.0,
         )
         for s in rows
     ]
@@ -115,18 +116,15 @@ def _last_placed(server_ids: list[int]) -> dict[int, Any]:
     return last
 
 
-def _projected(warmth: Warmth | None, needs: Any) -> Warmth | None:
+def _projected(warmth: Warmth | None, needs: Any) -> tuple[Warmth | None, float]:
+    """A server's warmth once the job last placed there ran (its models loaded, for the next
+    job), and the seconds of loading that job has ahead of it: its models that were not warm
+    when it was placed (a job placed after it starts after that load, too)."""
     files = needs_from_json(needs).files() if isinstance(needs, dict) else []
     if not files:
-        return warmth
-    return (warmth or Warmth()).after(files)
-
-
-def _pending_load(warmth: Warmth | None, needs: Any) -> float:
-    """Seconds of loading the job last placed there has ahead of it: its models that were not
-    warm when it was placed (a job placed after it starts after that load, too)."""
-    files = needs_from_json(needs).files() if isinstance(needs, dict) else []
-    return (warmth or Warmth()).load_cost(files) if files else 0.0
+        return warmth, 0.0
+    now = warmth or Warmth()
+    return now.after(files), now.load_cost(files)
 
 
 @functools.lru_cache(maxsize=256)

@@ -130,12 +130,16 @@ class _Backlog:
             del self.sets[key]
         return job
 
+    def serving(self, key: Key, lanes: list[_Lane], without: _Lane) -> list[_Lane]:
+        """The servers but `without` that can run `key` and will have it loaded."""
+        return [o for o in lanes if o is not without and self.fits[o.load.id, key] and o.serves(key)]
+
     def end(self, key: Key, lanes: list[_Lane], without: _Lane) -> float:
         """When the servers serving `key`, but `without`, would be through its backlog, each
         job going to whichever of them finishes it first (endless when none serves it). The
         server that would finish the first job soonest never waits for the others, so every
         backlog moves."""
-        serving = [o for o in lanes if o is not without and self.fits[o.load.id, key] and o.serves(key)]
+        serving = self.serving(key, lanes, without)
         if not serving:
             return math.inf
         done = [(o.free + o.pace, o.pace) for o in serving]
@@ -148,7 +152,7 @@ class _Backlog:
 
     def drain(self, key: Key, lanes: list[_Lane], without: _Lane) -> float:
         """Seconds the backlog of `key` takes on the servers serving it, but `without`."""
-        serving = [o for o in lanes if o is not without and self.fits[o.load.id, key] and o.serves(key)]
+        serving = self.serving(key, lanes, without)
         if not serving:
             return math.inf
         return len(self.sets[key]) * min(o.pace for o in serving) / len(serving)

@@ -139,6 +139,7 @@ class ServerWatcher:
                             await self.handle(event)
                     finally:
                         probe.cancel()
+                        self.connected.clear()  # before the close awaits: no POST meanwhile
                         self._frames_lost()
                 raise ComfyUnavailable("socket closed by the server")
             except asyncio.CancelledError:
@@ -153,11 +154,9 @@ class ServerWatcher:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, MAX_BACKOFF)
 
-    def _frames_lost(self, closed: bool = True) -> None:
+    def _frames_lost(self) -> None:
         """The socket closed (frames sent until the next one opens are lost), or a frame could
         not be read: the prompts in flight complete from /history."""
-        if closed:
-            self.connected.clear()
         for tracked in self.tracked.values():
             tracked.outputs = None
 
@@ -521,7 +520,7 @@ class ServerWatcher:
         pid = event.prompt_id
         if not pid:
             if isinstance(event, m.Unknown) and event.type == "executed":
-                self._frames_lost(closed=False)  # a result of some prompt, unread
+                self._frames_lost()  # a result of some prompt, unread
             return  # a frame without prompt_id
         tracked = self.tracked.get(pid)
         if tracked is None:
