@@ -52,13 +52,18 @@ def test_fully_cached_job_counts_nothing_left_to_run():
     assert tracked.outcome == "success" and tracked.terminal
 
 
-def test_execution_error_is_readable():
+def _execution_error() -> dict:
+    """The `execution_error` frame's data in the failing trace."""
     data = json.loads((TRACES / "05-execution-error.json").read_text())
-    error = next(
+    return next(
         e["msg"]["data"]
         for e in data["events"]
         if e.get("dir") == "ws" and e.get("msg", {}).get("type") == "execution_error"
     )
+
+
+def test_execution_error_is_readable():
+    error = _execution_error()
     pid = error["prompt_id"]
     tracked = Tracked(uuid.UUID(pid), uuid.uuid4(), 1, nodes_total=5)
     for frame in frames("05-execution-error.json", pid):
@@ -141,16 +146,8 @@ def test_frames_tell_nothing_when_they_were_not_all_seen_or_the_prompt_failed():
             if tracked is not lost or not isinstance(frame, m.Executed):
                 tracked.apply(frame)
         assert tracked.outcome == "success" and tracked.told_whole() is None
-    failed = Tracked(uuid.UUID(_failed_pid()), uuid.uuid4(), 1, nodes_total=5, outputs={})
-    for frame in frames("05-execution-error.json", _failed_pid()):
+    failed_pid = _execution_error()["prompt_id"]
+    failed = Tracked(uuid.UUID(failed_pid), uuid.uuid4(), 1, nodes_total=5, outputs={})
+    for frame in frames("05-execution-error.json", failed_pid):
         failed.apply(frame)
     assert failed.outcome == "error" and failed.told_whole() is None
-
-
-def _failed_pid() -> str:
-    data = json.loads((TRACES / "05-execution-error.json").read_text())
-    return next(
-        e["msg"]["data"]["prompt_id"]
-        for e in data["events"]
-        if e.get("dir") == "ws" and e.get("msg", {}).get("type") == "execution_error"
-    )
