@@ -441,6 +441,10 @@ class Chaos:
         self.schedule = fault_schedule(
             config.seed, config.minutes * 60, config.fault_rate, len(app.simulators), config.warmup
         )
+        # One fault at a time per target, as the schedule means it: a restart that takes longer
+        # than the schedule's gap (a slow machine starting a simulator) delays the next fault
+        # on that target instead of meeting it half up.
+        self.targets: dict[str, asyncio.Lock] = {}
         self.ledger: dict[str, JobRecord] = {}
         self.unacknowledged: dict[str, dict] = {}  # job id → JOB
         self.tabs: list[TabClient] = []  # every tab ever opened
@@ -514,6 +518,13 @@ class Chaos:
         await asyncio.gather(*tasks)
 
     async def apply(self, fault: Fault) -> None:
+        where = sorted({fault.where, *(["web"] if fault.kind == "kill_both" else [])})
+        async with contextlib.AsyncExitStack() as held:
+            for target in where:
+                await held.enter_async_context(self.targets.setdefault(target, asyncio.Lock()))
+            await self._apply(fault)
+
+    async def _apply(self, fault: Fault) -> None:
         fault.started = self.now()
         self.say(f"fault {fault.describe()}")
         i = fault.target
