@@ -13,6 +13,7 @@ import base64
 import contextlib
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -98,8 +99,11 @@ class ServerWatcher:
         self._last_preview_prompt: str | None = None
         self._positions: dict[str, int] = {}
         self._chains: dict[str, asyncio.Task[None]] = {}  # per prompt: its latest state write
-        # Per attempt: the moves not written yet, and the write that will take them.
+        # Per attempt: the moves not written yet, and the write that will take them. The
+        # write takes them in the database thread, as it starts (_write_moves): the lock is
+        # what the loop and that thread share.
         self._moves: dict[tuple[str, int], tuple[attempts.Moves, asyncio.Task[None]]] = {}
+        self._moves_lock = threading.Lock()
         self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
         self._flush_due = False
 
@@ -556,23 +560,31 @@ class ServerWatcher:
         running: bool = False,
     ) -> asyncio.Task[None]:
         """Ask for a move of the attempt, written in order with the prompt's other state
-        writes (_in_order). Moves asked for before the write starts go in its one trip and
+        writes (_in_order). Moves asked for before the write takes them go in its one trip and
         transaction (attempts.advance): a prompt that starts at once is queued and running
         in one commit, each with its event. Returns the write, done once they are stored."""
-        found = self._moves.get((pid, attempt))
-        if found is None:
-            moves = attempts.Moves()
-            task = self._in_order(pid, self._write_moves(pid, job_id, attempt))
-            self._moves[(pid, attempt)] = found = (moves, task)
-        moves, task = found
-        if queued:
-            moves.queued, moves.prompt_number = True, number
-        moves.running = moves.running or running
+        with self._moves_lock:
+            found = self._moves.get((pid, attempt))
+            if found is None:
+                task = self._in_order(pid, self._write_moves(pid, job_id, attempt))
+                self._moves[(pid, attempt)] = found = (attempts.Moves(), task)
+            moves, task = found
+            if queued:
+                moves.queued, moves.prompt_number = True, number
+            moves.running = moves.running or running
         return task
 
     async def _write_moves(self, pid: str, job_id: uuid.UUID, attempt: int) -> None:
-        moves, _ = self._moves.pop((pid, attempt))  # asked for from now on: the next write
-        found, cancel = await db(attempts.advance)(job_id, attempt, moves)
+        def take_and_write() -> tuple[list[events.Event], bool]:
+            # Taken here, in the database thread, not when the write was scheduled: a start
+            # whose frame came while the queueing waited for the thread (a quick prompt's
+            # frames follow the answer to its POST /prompt within a millisecond) goes in the
+            # same trip and commit. From now on, a move asked for makes the next write.
+            with self._moves_lock:
+                moves, _ = self._moves.pop((pid, attempt))
+            return attempts.advance(job_id, attempt, moves)
+
+        found, cancel = await db(take_and_write)()
         await events.publish(found)
         if cancel:  # asked for while it was being queued
             await self.cancel(job_id)
