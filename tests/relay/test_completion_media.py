@@ -153,3 +153,51 @@ async def test_the_limit_is_checked_while_streaming_and_nothing_of_the_file_is_k
             await download(comfy, uuid.uuid4(), one)
     assert sum(sent) < len(big), "it stopped reading at the limit"
     assert not list((settings.COMFYWEB_FILES_DIR).rglob("*_0.*")), "nothing half-stored"
+
+
+def _running_job():
+    from jobs.core import attempts, service
+    from tests.factories import make_server, make_session, make_tab, make_upload
+
+    make_server()
+    owner = make_session()
+    job, _ = service.submit_job(owner, make_tab(owner).id, "invert", {"image": str(make_upload(owner).id)})
+    ticket, _ = attempts.start_attempt(job.id)
+    return job.id, ticket.attempt
+
+
+@pytest.mark.parametrize("held_in_memory", [True, False])
+async def test_a_result_held_in_memory_is_stored_in_the_finish_trip_and_a_bigger_one_first(
+    monkeypatch, held_in_memory
+):
+    """One trip to the database thread stores a picture and ends the job; a file spilled to
+    disk (a long video) is stored in a worker thread first, never holding up that thread."""
+    import tempfile
+
+    from jobs.core.models import Job
+    from jobs.relay import completion
+    from jobs.relay.tracking import Tracked
+
+    job_id, attempt = await database_sync_to_async(_running_job)()
+    workers: list[object] = []
+    to_thread = completion.asyncio.to_thread
+
+    async def counted(fn, *args):
+        workers.append(fn)
+        return await to_thread(fn, *args)
+
+    monkeypatch.setattr(completion.asyncio, "to_thread", counted)
+    if not held_in_memory:
+        monkeypatch.setattr(completion, "IN_MEMORY_BYTES", 16)
+    picture = media_files.still()
+    with tempfile.SpooledTemporaryFile() as part:
+        part.write(picture)
+        item = OutputItem("3", 0, "images", filename="ComfyUI_00001_.png", type="output")
+        found = await completion._store_and_finish(
+            Tracked(job_id, uuid.uuid4(), attempt, 3), [completion.Fetched(item, part, len(picture))]
+        )
+    assert workers == ([] if held_in_memory else [completion.store])
+    job = await database_sync_to_async(Job.objects.prefetch_related("outputs").get)(id=job_id)
+    assert job.status == "succeeded" and found, "ended, with its events"
+    (output,) = await database_sync_to_async(lambda: list(job.outputs.all()))()
+    assert await database_sync_to_async(storage.read_bytes)(output.file) == picture
