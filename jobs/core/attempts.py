@@ -373,13 +373,19 @@ def advance(job_id: Any, attempt: int, moves: Moves) -> tuple[list[Event], bool]
     """Write `moves` in one transaction, in the lifecycle's order, with an event for each
     that happened; and, when the job was queued, whether a cancel was asked for meanwhile
     (one trip for the relay)."""
-    found: list[Event] = []
     with transaction.atomic():
-        if moves.queued:
-            found += mark_queued(job_id, attempt, moves.prompt_number)
-        if moves.running:
-            found += mark_running(job_id, attempt)
+        found = _moved(job_id, attempt, moves)
     return found, moves.queued and is_cancel_requested(job_id)
+
+
+def _moved(job_id: Any, attempt: int, moves: Moves) -> list[Event]:
+    """The moves, in the lifecycle's order, in the caller's transaction."""
+    found: list[Event] = []
+    if moves.queued:
+        found += mark_queued(job_id, attempt, moves.prompt_number)
+    if moves.running:
+        found += mark_running(job_id, attempt)
+    return found
 
 
 @dataclass(frozen=True)
@@ -405,17 +411,22 @@ def finish(
     *,
     outputs: Sequence[StoredOutput] = (),
     error: dict[str, Any] | None = None,
+    moves: Moves | None = None,
 ) -> list[Event]:
     """End an attempt and its job, once (SPEC §2.6), then release the tab's lock if idle.
+
+    `moves`: the attempt's queueing and start that the relay had not written yet (a quick
+    prompt ends before they are), written first in the same transaction, each with its event.
 
     Race: a completion from the socket and one from a reconciliation, or two relays. Only the
     first conditional update moves the job; the second finds it finished and adds nothing.
     """
     now = timezone.now()
     with transaction.atomic():
+        moved = _moved(job_id, attempt, moves) if moves else []
         ended = {"finished_at": now, "error": error}
         if not sql.move_job(job_id, attempt, status, ACTIVE_STATUSES, {**ended, "secrets": None}):
-            return []
+            return moved
         sql.move_attempt(job_id, attempt, {"status": status, **ended})
         # One statement for every output: the conditional update above lets only one
         # finisher through, and a duplicate (job, node, index) is skipped, not an error; the
@@ -425,9 +436,9 @@ def finish(
         )
         stored.sort(key=lambda o: (o.node_id, o.index))
         sql.insert_rows(stored, ignore_conflicts=True)  # stored again on a repeated completion
-        found = [job_event(job_id, outputs=stored)]
+        found = [*moved, job_event(job_id, outputs=stored)]
         # The tab's lock goes in the same commit when this was its last active job.
-        found += release_events(found[0][1]["job"]["tab"])
+        found += release_events(found[-1][1]["job"]["tab"])
     progress.forget(job_id)
     return found
 

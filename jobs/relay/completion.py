@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 db = database_sync_to_async
 
 HISTORY_WAITS = (0, 0.1, 0.3, 1.0, 2.0)
+TakeMoves = Callable[[], "attempts.Moves | None"]
 
 
 async def complete(
@@ -40,11 +41,14 @@ async def complete(
     tracked: Tracked,
     server_name: str,
     on_missing_model: Callable[[Tracked, list[misplaced.Missing]], Awaitable[bool]] | None = None,
+    take_moves: TakeMoves = lambda: None,
 ) -> bool:
     """End the tracked attempt from the server's records; False when there is no entry yet.
 
     `on_missing_model`: the prompt failed because the server lacks a model file; True when
     it placed the job again (jobs.relay.misplaced), and the attempt is not ended here.
+    `take_moves`: the attempt's moves not written yet ("queued", "running"), taken in the
+    database thread as the end is written and written in its transaction before it.
     """
     pid = tracked.prompt_id
     entry = tracked.told_whole()
@@ -60,23 +64,19 @@ async def complete(
     if outcome == "success":
         try:
             async with fetched(client, entry) as results:
-                result = await _store_and_finish(tracked, results)
+                result = await _store_and_finish(tracked, results, take_moves)
         except OutputRefused as refused:
             failure = {"code": "output_too_large", "message": str(refused), "node": None}
-            result = await db(attempts.finish)(
-                tracked.job_id, tracked.attempt, JobStatus.FAILED, error=failure
-            )
+            result = await db(_ended)(tracked, take_moves, JobStatus.FAILED, error=failure)
     elif outcome == "interrupted":
         cancelled = {"code": "cancelled", "message": "Cancelled while running.", "node": None}
-        result = await db(attempts.finish)(
-            tracked.job_id, tracked.attempt, JobStatus.CANCELLED, error=cancelled
-        )
+        result = await db(_ended)(tracked, take_moves, JobStatus.CANCELLED, error=cancelled)
     else:
         missing = misplaced.in_execution_error(entry.error_message)
         if missing and on_missing_model is not None and await on_missing_model(tracked, missing):
             return True
         error = tracked.error or history_error(entry)
-        result = await db(attempts.finish)(tracked.job_id, tracked.attempt, JobStatus.FAILED, error=error)
+        result = await db(_ended)(tracked, take_moves, JobStatus.FAILED, error=error)
     if result:
         instruments.completed(time.monotonic() - tracked.terminal_at if tracked.terminal_at else None)
     await events.publish(result)
@@ -141,21 +141,27 @@ async def download(
         return await asyncio.to_thread(store, job_id, results)
 
 
-async def _store_and_finish(tracked: Tracked, results: list[Fetched]) -> list[events.Event]:
+async def _store_and_finish(
+    tracked: Tracked, results: list[Fetched], take_moves: TakeMoves
+) -> list[events.Event]:
     """Store the results, then end the attempt as a success. Results held in memory (a
     picture, a short clip) are stored in the finish's own trip to the database thread, one
     trip less on every job's path to its result (issue Y); a bigger file is stored in a
     worker thread first, so that reading a long video never holds up the database thread."""
-    job_id, attempt = tracked.job_id, tracked.attempt
     if all(r.in_memory for r in results):
-        return await db(_stored_then_finished)(job_id, attempt, results)
-    outputs = await asyncio.to_thread(store, job_id, results)
-    return await db(attempts.finish)(job_id, attempt, JobStatus.SUCCEEDED, outputs=outputs)
+        return await db(_stored_then_ended)(tracked, take_moves, results)
+    outputs = await asyncio.to_thread(store, tracked.job_id, results)
+    return await db(_ended)(tracked, take_moves, JobStatus.SUCCEEDED, outputs=outputs)
 
 
-def _stored_then_finished(job_id: uuid.UUID, attempt: int, results: list[Fetched]) -> list[events.Event]:
-    outputs = store(job_id, results)  # before the transaction: no file is written holding it
-    return attempts.finish(job_id, attempt, JobStatus.SUCCEEDED, outputs=outputs)
+def _stored_then_ended(tracked: Tracked, take_moves: TakeMoves, results: list[Fetched]) -> list[events.Event]:
+    outputs = store(tracked.job_id, results)  # before the transaction: no file is written holding it
+    return _ended(tracked, take_moves, JobStatus.SUCCEEDED, outputs=outputs)
+
+
+def _ended(tracked: Tracked, take_moves: TakeMoves, status: str, **end: Any) -> list[events.Event]:
+    """In the database thread: the attempt's moves not written yet, then its end."""
+    return attempts.finish(tracked.job_id, tracked.attempt, status, moves=take_moves(), **end)
 
 
 # A result up to this size is held in memory between its download and its storage, bigger

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -47,6 +48,11 @@ from jobs.relay.tracking import Tracked, loader_nodes, node_titles
 log = logging.getLogger(__name__)
 db = database_sync_to_async
 
+# How long a prompt's state write ("queued", "running") waits for the prompt's end before it
+# goes alone: a quick prompt's end comes within milliseconds of the answer to its POST
+# /prompt, and then its moves go in the finish's transaction, one trip and commit for the
+# three (group commit, issue Y). A prompt that runs longer shows its state this much later.
+MOVES_HOLD = 0.02
 PROBE_EVERY = 2.0  # seconds between /queue probes while connected (health, sweep, positions)
 PROBE_TIMEOUT = 3.0  # a healthy server answers /queue in milliseconds
 PROBE_FAILURES = 2  # failed probes in a row before the socket is dropped as dead
@@ -104,6 +110,7 @@ class ServerWatcher:
         # what the loop and that thread share.
         self._moves: dict[tuple[str, int], tuple[attempts.Moves, asyncio.Task[None]]] = {}
         self._moves_lock = threading.Lock()
+        self._holds: dict[str, asyncio.Future[None]] = {}  # per prompt: its write's hold
         self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
         self._flush_due = False
 
@@ -574,20 +581,49 @@ class ServerWatcher:
             moves.running = moves.running or running
         return task
 
-    async def _write_moves(self, pid: str, job_id: uuid.UUID, attempt: int) -> None:
+    async def _write_moves(self, pid: str, job_id: uuid.UUID, attempt: int, hold: bool = True) -> None:
+        if hold and await self._ends_within_hold(pid):
+            return  # its completion writes the moves with the end (_complete)
+
         def take_and_write() -> tuple[list[events.Event], bool]:
             # Taken here, in the database thread, not when the write was scheduled: a start
-            # whose frame came while the queueing waited for the thread (a quick prompt's
-            # frames follow the answer to its POST /prompt within a millisecond) goes in the
-            # same trip and commit. From now on, a move asked for makes the next write.
-            with self._moves_lock:
-                moves, _ = self._moves.pop((pid, attempt))
-            return attempts.advance(job_id, attempt, moves)
+            # whose frame came while the queueing waited for the thread goes in the same trip
+            # and commit. From now on, a move asked for makes the next write.
+            moves = self._take_moves(pid, attempt)
+            return attempts.advance(job_id, attempt, moves) if moves else ([], False)
 
         found, cancel = await db(take_and_write)()
         await events.publish(found)
         if cancel:  # asked for while it was being queued
             await self.cancel(job_id)
+
+    async def _ends_within_hold(self, pid: str) -> bool:
+        """Whether the prompt ended, or ends within MOVES_HOLD (complete_later)."""
+        if pid not in self._completing:
+            waiter = self._holds[pid] = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(waiter, MOVES_HOLD)
+            except TimeoutError:
+                pass
+            finally:
+                if self._holds.get(pid) is waiter:
+                    del self._holds[pid]
+        return pid in self._completing
+
+    def _take_moves(self, pid: str, attempt: int) -> attempts.Moves | None:
+        """The attempt's moves not written yet, for the write that takes them (in the
+        database thread: the lock is what it shares with the loop)."""
+        with self._moves_lock:
+            found = self._moves.pop((pid, attempt), None)
+        return found[0] if found else None
+
+    def _write_moves_left(self, pid: str, job_id: uuid.UUID, attempt: int) -> None:
+        """Moves a completion left (it did not end the attempt): written now, on their own."""
+        with self._moves_lock:
+            found = self._moves.get((pid, attempt))
+            if found is not None:
+                task = self._in_order(pid, self._write_moves(pid, job_id, attempt, hold=False))
+                self._moves[(pid, attempt)] = (found[0], task)
 
     def _in_order(self, pid: str, coro) -> asyncio.Task[None]:
         """Run a prompt's state writes one after another, off the frame loop: the loop never
@@ -691,13 +727,20 @@ class ServerWatcher:
     def complete_later(self, pid: str) -> None:
         if pid not in self._completing:
             self._completing.add(pid)
+            hold = self._holds.pop(pid, None)
+            if hold is not None and not hold.done():
+                hold.set_result(None)  # its state write stops waiting: the end takes the moves
             self._in_order(pid, self._complete(pid))
 
     async def _complete(self, pid: str) -> None:
+        tracked = self.tracked.get(pid)
         try:
-            tracked = self.tracked.get(pid)
             done = tracked is not None and await completion.complete(
-                self.client, tracked, self.name, self._missing_model
+                self.client,
+                tracked,
+                self.name,
+                self._missing_model,
+                take_moves=functools.partial(self._take_moves, pid, tracked.attempt),
             )
             if done and tracked is not None and tracked.outcome == "success":
                 await self._learn(tracked)
@@ -710,6 +753,8 @@ class ServerWatcher:
         finally:
             self._completing.discard(pid)
             self._positions.pop(pid, None)
+            if tracked is not None:
+                self._write_moves_left(pid, tracked.job_id, tracked.attempt)
 
 
 def _attempt_of(job_id: uuid.UUID) -> int:

@@ -142,6 +142,30 @@ def test_queued_and_running_asked_together_are_one_commit_with_an_event_each(ali
     assert (attempt.status, attempt.prompt_number) == ("running", 7.0)
 
 
+def test_a_quick_prompts_queueing_start_and_end_are_one_commit_with_an_event_each(alice):
+    """A prompt that ends before its queueing and start were written: the relay hands them to
+    the finish (group commit), and the tab still sees queued, running, succeeded, in order,
+    then its lock released."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_server()
+    job, _ = submit(alice)
+    ticket, _ = attempts.start_attempt(job.id)
+    moves = attempts.Moves(queued=True, prompt_number=5.0, running=True)
+    with CaptureQueriesContext(connection) as queries:
+        found = attempts.finish(job.id, ticket.attempt, JobStatus.SUCCEEDED, moves=moves)
+    statuses = [m["job"]["status"] for _, m in found if m["type"] == "job.updated"]
+    assert statuses == ["queued", "running", "succeeded"]
+    assert [m["type"] for _, m in found][-1] == "lock.updated"
+    seqs = [m["seq"] for _, m in found]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert sum(1 for q in queries.captured_queries if q["sql"].startswith(("BEGIN", "SAVEPOINT"))) == 1
+    stored = Job.objects.get(id=job.id)
+    assert stored.status == JobStatus.SUCCEEDED and stored.started_at is not None
+    assert Attempt.objects.get(job=job, number=ticket.attempt).prompt_number == 5.0
+
+
 def test_a_queueing_written_after_the_start_keeps_the_job_running(alice):
     make_server()
     job, _ = submit(alice)

@@ -194,7 +194,9 @@ async def test_a_result_held_in_memory_is_stored_in_the_finish_trip_and_a_bigger
         part.write(picture)
         item = OutputItem("3", 0, "images", filename="ComfyUI_00001_.png", type="output")
         found = await completion._store_and_finish(
-            Tracked(job_id, uuid.uuid4(), attempt, 3), [completion.Fetched(item, part, len(picture))]
+            Tracked(job_id, uuid.uuid4(), attempt, 3),
+            [completion.Fetched(item, part, len(picture))],
+            lambda: None,
         )
     assert workers == ([] if held_in_memory else [completion.store])
     job = await database_sync_to_async(Job.objects.prefetch_related("outputs").get)(id=job_id)
