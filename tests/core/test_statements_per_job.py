@@ -15,12 +15,13 @@ from tests.factories import make_server, make_tab, make_upload
 
 pytestmark = pytest.mark.django_db
 
-# Measured 2026-12-01 (SQLite): 45 statements, most of them plain SQL (jobs.core.sql), in 4
-# transactions: submit, bind, queued with running (a job whose frames overtake the answer to
-# its POST /prompt, as a quick one's do: attempts.advance) and finish, one commit each (nested
-# blocks make no savepoint of their own; the tab's release commits with the finish). The
+# Measured 2026-12-02 (SQLite): 42 statements, most of them plain SQL (jobs.core.sql), in 3
+# transactions: submit, bind, and the finish with the queueing and start it carries (a quick
+# prompt ends within the relay's MOVES_HOLD of its POST /prompt, so they are written with
+# its end: jobs.relay.watcher), one commit each (nested blocks make no savepoint of their
+# own; the tab's release commits with the finish). 45 in 4 before that group commit. The
 # budget leaves no room to grow.
-STATEMENTS, TRANSACTIONS = 45, 4
+STATEMENTS, TRANSACTIONS = 42, 3
 LARGE = {"object_info": {f"Node{i}": {"input": {"required": {}}} for i in range(2000)}}
 
 
@@ -31,9 +32,9 @@ def test_a_job_from_submission_to_stored_result_stays_within_its_statement_budge
     with CaptureQueriesContext(connection) as queries:
         job, _ = service.submit_job(alice, tab.id, "invert", {"image": str(upload.id)})
         ticket, _ = attempts.start_attempt(job.id)
-        attempts.advance(job.id, ticket.attempt, attempts.Moves(queued=True, prompt_number=1.0, running=True))
+        moves = attempts.Moves(queued=True, prompt_number=1.0, running=True)
         output = attempts.StoredOutput("3", 0, "out.png", "out.png", "output", "image/png", 8, 8)
-        attempts.finish(job.id, ticket.attempt, "succeeded", outputs=[output])
+        attempts.finish(job.id, ticket.attempt, "succeeded", outputs=[output], moves=moves)
     sql = [q["sql"] for q in queries.captured_queries]
     transactions = sum(1 for s in sql if s.startswith(("BEGIN", "SAVEPOINT")))
     assert not any('"object_info"' in s for s in sql), "a server's /object_info was read"
