@@ -236,6 +236,18 @@ async def test_a_prompt_that_ends_with_no_job_waiting_costs_no_read_of_the_waiti
         relay = Relay(poll_interval=60)  # no poll during the test: only nudges and freed slots
         stop = asyncio.Event()
         task = asyncio.create_task(relay.run(stop))
+
+        def settled() -> bool:  # connected, trusted, its nodes read, its first pass made
+            watcher = next(iter(relay.watchers.values()), None)
+            return (
+                watcher is not None
+                and watcher.connected.is_set()
+                and watcher.trust.trusted
+                and watcher.inventory_read_at > 0
+                and not relay._maybe_waiting
+            )
+
+        await wait_for(settled)  # each of these may make a pass: none may come after `before`
         await asyncio.sleep(0.3)
         before = len(reads)
         job = await submit(session, tab)
