@@ -436,9 +436,9 @@ def finish(
         )
         stored.sort(key=lambda o: (o.node_id, o.index))
         sql.insert_rows(stored, ignore_conflicts=True)  # stored again on a repeated completion
-        found = [*moved, job_event(job_id, outputs=stored)]
+        ended_event = job_event(job_id, outputs=stored)
         # The tab's lock goes in the same commit when this was its last active job.
-        found += release_events(found[-1][1]["job"]["tab"])
+        found = [*moved, ended_event, *release_events(ended_event[1]["job"]["tab"])]
     progress.forget(job_id)
     return found
 

@@ -133,14 +133,6 @@ def store(job_id: uuid.UUID, results: list[Fetched]) -> list[attempts.StoredOutp
     return [_store(job_id, r.item, r.part, r.size) if r.part is not None else _text(r.item) for r in results]
 
 
-async def download(
-    client: ComfyClient, job_id: uuid.UUID, entry: HistoryEntry
-) -> list[attempts.StoredOutput]:
-    """Every result of the entry, fetched and stored."""
-    async with fetched(client, entry) as results:
-        return await asyncio.to_thread(store, job_id, results)
-
-
 async def _store_and_finish(
     tracked: Tracked, results: list[Fetched], take_moves: TakeMoves
 ) -> list[events.Event]:

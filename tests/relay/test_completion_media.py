@@ -3,6 +3,7 @@ to storage with a size limit (issue M)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -11,7 +12,7 @@ from channels.db import database_sync_to_async
 
 from jobs.comfy import ComfyClient, HistoryEntry, OutputItem
 from jobs.core import storage
-from jobs.relay.completion import OutputRefused, download
+from jobs.relay.completion import OutputRefused, fetched, store
 from tests import media_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -59,6 +60,12 @@ FILES = {
     "still_00001_.png": media_files.still(),
     "other_00001_.png": media_files.still("JPEG"),
 }
+
+
+async def download(comfy: ComfyClient, job_id: uuid.UUID, entry: HistoryEntry):
+    """Every result of the entry fetched and stored, as a completion does."""
+    async with fetched(comfy, entry) as results:
+        return await asyncio.to_thread(store, job_id, results)
 
 
 def entry() -> HistoryEntry:
