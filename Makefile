@@ -9,7 +9,7 @@ COMFYUI_PORT ?= 8288
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak install migrate translations axe clean
+.PHONY: run test lint bench profile soak install migrate translations axe clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test: install translations axe
 # The benchmark of issue 7: starts its own processes, prints a table, writes bench-results.json.
 bench: install translations
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Where ComfyWeb's CPU goes per job (issue Y): py-spy samples the web process while one tab
+# runs the bench's zero-delay jobs (PROFILE_ARGS, e.g. --tabs 16 --jobs 200).
+profile: install translations
+	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
 
 # A long chaos run (tests/faults/chaos.py): three simulators and one web process under random
 # faults. SOAK_ARGS: --minutes (30), --fault-rate (faults per minute, 6), --seed (random).
