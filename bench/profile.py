@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,12 +94,13 @@ async def profile(args: argparse.Namespace) -> Path:
         await latency.comfyweb_level([web.url], args.tabs, args.warmup, args.timeout)  # warm caches
         argv = [_py_spy(), "record", "-p", str(web.pid), "-r", str(args.rate), "-f", "raw", "-o", str(raw)]
         argv += ["--nonblocking", *(["--gil"] if args.gil else [])]
-        spy = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1)  # py-spy attaches
+        # Its messages go to a file: a pipe nobody reads while the jobs run could fill and stall it.
+        log = root / "py-spy.log"
+        with log.open("wb") as out:
+            spy = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        await asyncio.sleep(1)  # py-spy attaches
         if spy.poll() is not None:
-            raise SystemExit(
-                f"py-spy could not attach (ptrace allowed?): {spy.stderr.read().decode()[-500:]}"
-            )
+            raise SystemExit(f"py-spy could not attach (ptrace allowed?): {log.read_text()[-500:]}")
         try:
             level = await latency.comfyweb_level([web.url], args.tabs, args.jobs, args.timeout, [web.pid])
         finally:
