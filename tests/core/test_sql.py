@@ -226,3 +226,47 @@ def test_new_rows_are_stored_as_the_orm_stores_them(alice):
     first.filename = "saved.png"
     first.save()  # an instance it stored is one the ORM knows as stored: an UPDATE
     assert Output.objects.get(id=first.id).filename == "saved.png"
+
+
+def _driver_cursor_taken(monkeypatch) -> list[str]:
+    """Record the statements that ran on the driver's own cursor (not Django's)."""
+    taken: list[str] = []
+    real = sql._qmarks.__wrapped__
+
+    def recording(text: str) -> str:
+        taken.append(text)
+        return real(text)
+
+    monkeypatch.setattr(sql, "_qmarks", recording)
+    return taken
+
+
+def test_statements_run_on_the_drivers_cursor_with_djangos_errors_and_checks(alice, monkeypatch):
+    from django.db import IntegrityError, connection, transaction
+    from django.db.transaction import TransactionManagementError
+
+    job = _job(alice)
+    taken = _driver_cursor_taken(monkeypatch)
+    assert sql.job_row(job.id)["id"] == job.id
+    assert taken, "the statement went through Django's cursor"
+    duplicate = 'INSERT INTO "jobs_job" ("id") VALUES (%s)'
+    with pytest.raises(IntegrityError):  # the driver's error, as django.db's
+        sql.count(duplicate, [sql.key(job.id)])
+    with transaction.atomic():
+        with pytest.raises(IntegrityError), transaction.atomic():
+            sql.count(duplicate, [sql.key(job.id)])
+        connection.set_rollback(True)
+        with pytest.raises(TransactionManagementError):  # a broken transaction refuses, as in Django
+            sql.job_row(job.id)
+    assert sql.one("SELECT %s || '%%'", ["50"]) == ("50%",)  # Django's placeholder rules
+
+
+def test_logged_statements_go_through_djangos_cursor_and_are_counted(alice, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    job = _job(alice)
+    taken = _driver_cursor_taken(monkeypatch)
+    with CaptureQueriesContext(connection) as queries:
+        sql.job_row(job.id)
+    assert not taken and len(queries.captured_queries) == 1

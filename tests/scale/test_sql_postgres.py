@@ -17,7 +17,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("scale")]
 
 def test_a_job_life_in_plain_sql_on_postgresql(tmp_path):
     with postgres_server() as database_url:
-        env = {**os.environ, "DATABASE_URL": database_url, "COMFYWEB_DATA_DIR": str(tmp_path)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "COMFYWEB_DATA_DIR": str(tmp_path),
+            # As deployed: without DEBUG's query log, the statements run on the driver's own
+            # cursor (jobs.core.sql.executed), not Django's.
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        }
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "--noinput"], cwd=REPO, env=env, check=True, capture_output=True)
         code = "from tests.scale.sql_lifecycle import main; main()"
