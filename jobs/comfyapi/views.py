@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from jobs.comfyapi import shapes
 from jobs.comfyapi.http import BadBody, comfy_view, empty, json_body, ok, prompt_error
 from jobs.comfyapi.identity import Caller, tab_of
-from jobs.core import events, graphs, service
+from jobs.core import events, graphs, handoff, service
 from jobs.core.errors import ServiceError
 from jobs.core.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobStatus
 
@@ -58,7 +58,7 @@ def prompt(request: HttpRequest, caller: Caller) -> HttpResponse:
         return ok(refused.body, 400)
     except ServiceError as error:
         return prompt_error(error.code, error.message, error.status)
-    events.publish_and_nudge_sync(found, "submit")
+    handoff.submitted(job, found)
     return ok({"prompt_id": str(job.id), "number": shapes.number_of(job), "node_errors": {}})
 
 

@@ -337,6 +337,13 @@ def unbound_pending(limit: int) -> list[tuple[uuid.UUID, str, datetime, int | No
     ]
 
 
+def others_wait_unbound(job_id: Any) -> bool:
+    """Whether a pending job on no server, other than this one, waits for the relay's pass
+    (then a new job is not bound ahead of it: jobs.core.handoff)."""
+    text = 'SELECT 1 FROM "jobs_job" WHERE "status" = %s AND "server_id" IS NULL AND "id" <> %s LIMIT 1'
+    return one(text, ["pending", key(job_id)]) is not None
+
+
 def placed_per_owner(statuses: tuple[str, ...]) -> dict[str, int]:
     """Each owner's jobs on servers in these (active) statuses: the fair order's first key."""
     text = (

@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from jobs.comfy import ComfyError
-from jobs.core import attempts, events, instruments, progress, tabs
+from jobs.core import attempts, events, handoff, instruments, progress, tabs
 from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
 from jobs.pool.balancer import UNPLANNED
@@ -70,10 +70,16 @@ class Relay:
         self._next_webhooks = 0.0
         self._webhooks: asyncio.Task | None = None
         self._webhook_client: httpx.AsyncClient | None = None
+        # Whether this relay watches every enabled server, as its last sync found: then a
+        # submission in this process may bind its job and hand over the ticket (handoff).
+        self._holds_all = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         STATE["running"] = True
+        self._loop = asyncio.get_running_loop()
+        handoff.register(self)
         listener = asyncio.create_task(self.listen())
         try:
             while not stop.is_set():
@@ -86,6 +92,8 @@ class Relay:
                     self._maybe_waiting = True  # the poll reads the waiting jobs whatever came
                 self._wake.clear()
         finally:
+            handoff.unregister(self)
+            self._holds_all = False
             listener.cancel()
             await self.close()
             await db(leases.release)(self.holder)
@@ -151,6 +159,7 @@ class Relay:
         enabled = {row[0]: row for row in await db(_enabled_servers)()}
         held = await db(leases.claim)(list(enabled), self.holder, settings.COMFYWEB_RELAY_LEASE)
         wanted = {server_id: row for server_id, row in enabled.items() if server_id in held}
+        self._holds_all = bool(enabled) and len(wanted) == len(enabled)
         for server_id in set(self.watchers) - set(wanted):
             await self.watchers.pop(server_id).stop()
         for server_id, (_, name, url, client_id, version) in wanted.items():
@@ -331,6 +340,23 @@ class Relay:
                 if watcher is not None:
                     self._spawn(watcher.refresh_info())
             self.wake_for_jobs()
+
+    def holds_every_server(self) -> bool:
+        return self._holds_all
+
+    def take(self, ticket: attempts.Ticket) -> None:
+        """A job bound where it was submitted (jobs.core.handoff), from any thread: queued on
+        its server as a pass would queue it. A relay that stopped leaves it bound: the relay
+        that holds its server next submits it (submit_bound)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._take, ticket)
+
+    def _take(self, ticket: attempts.Ticket) -> None:
+        if ticket.job_id in self._dispatching or ticket.server_id not in self.watchers:
+            return  # already on its way, or for submit_bound to find (a server not watched now)
+        self._dispatching.add(ticket.job_id)
+        self._spawn(self.submit(ticket))
 
     def wake_for_jobs(self) -> None:
         """Dispatch now: jobs may wait (a submission, a job sent back to pending, a server

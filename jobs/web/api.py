@@ -21,7 +21,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyCookie, HttpBearer
 
-from jobs.core import errors, events, servers, service, tabs
+from jobs.core import errors, events, handoff, servers, service, tabs
 from jobs.core.models import Job, Upload, Workflow
 from jobs.core.serializers import job_dict, jobs_queryset, lock_dict
 from jobs.core.uploads import accept_upload
@@ -325,7 +325,7 @@ def create_job(request: HttpRequest, body: JobIn):
     job, found = service.submit_job(
         _session(request), tab, body.workflow, body.params, callback_url=body.callback_url, source=source
     )
-    events.publish_and_nudge_sync(found, "submit")
+    handoff.submitted(job, found)
     return Status(201, created_job(job))
 
 
@@ -359,7 +359,7 @@ def cancel_job(request: HttpRequest, job_id: str):
 @api.post("/jobs/{job_id}/retry/", response=_ok(201, JobEnvelope), tags=["jobs"])
 def retry_job(request: HttpRequest, job_id: str):
     job, found = service.retry_job(_session(request), job_id)
-    events.publish_and_nudge_sync(found, "submit")
+    handoff.submitted(job, found)
     return Status(201, {"job": job_dict(job)})
 
 

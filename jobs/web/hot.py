@@ -38,7 +38,7 @@ from django.urls import set_script_prefix
 from django.utils.cache import patch_vary_headers
 from pydantic import ValidationError
 
-from jobs.core import errors, events, service, sql, storage
+from jobs.core import errors, events, handoff, service, sql, storage
 from jobs.core.uploads import accept_upload
 from jobs.web import access, ranges
 from jobs.web.http import json_error
@@ -209,7 +209,7 @@ def _submit(request: HttpRequest, owner: str) -> HttpResponse | None:
     job, found = service.submit_job(
         owner, body.tab, body.workflow, body.params, callback_url=body.callback_url
     )
-    events.publish_and_nudge_sync(found, "submit")
+    handoff.submitted(job, found)
     return _json(request, 201, created_job(job))
 
 

@@ -264,13 +264,19 @@ async def test_a_prompt_that_ends_with_no_job_waiting_costs_no_read_of_the_waiti
     assert (await db(Job.objects.get)(id=job.id)).status == "succeeded"
 
 
-async def test_a_pass_that_places_one_job_makes_one_trip_to_the_database(monkeypatch):
-    """The waiting jobs and the first one's attempt are read and started in one trip."""
+@pytest.fixture
+def trips(monkeypatch):
+    """The names of the functions the relay's loop runs in the database thread, in order."""
     from jobs.relay import loop
 
-    trips = []
+    names: list[str] = []
     real = loop.db
-    monkeypatch.setattr(loop, "db", lambda func: trips.append(func.__name__) or real(func))
+    monkeypatch.setattr(loop, "db", lambda func: names.append(func.__name__) or real(func))
+    return names
+
+
+async def test_a_pass_that_places_one_job_makes_one_trip_to_the_database(trips):
+    """The waiting jobs and the first one's attempt are read and started in one trip."""
     async with running_simulator(delay=0.0) as sim:
         await db(make_server)("sim", url=sim.url, watched=False)
         session, tab = await db(make_session)(), uuid.uuid4()
@@ -322,3 +328,43 @@ async def test_a_success_seen_whole_completes_without_history_and_one_after_a_dr
         assert await db(lambda job=job: job.outputs.count())() == 1
     assert str(whole.id) not in reads
     assert str(dropped.id) in reads
+
+
+async def test_a_job_submitted_beside_the_relay_is_bound_where_it_was_submitted_and_needs_no_pass(trips):
+    """The relay of the process holds every server, nothing else waits: the submission binds
+    the job and hands the ticket over (jobs.core.handoff); no pass reads the waiting jobs."""
+    from jobs.core import handoff
+
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        relay = Relay(poll_interval=60)  # no poll during the test
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        await wait_for(
+            lambda: relay.holds_every_server() and all(w.connected.is_set() for w in relay.watchers.values())
+        )
+        await asyncio.sleep(0.2)  # the first passes made
+        before = trips.count("_waiting_then_first")
+        async with TabListener(tab) as tab_events:
+            upload = await db(make_upload)(session, colour=(200, 10, 90))
+
+            def submit_here():
+                job, found = service.submit_job(session, tab, "invert", {"image": str(upload.id)})
+                handoff.submitted(job, found)
+                return job
+
+            job = await db(submit_here)()
+            await wait_for(finished(job.id))
+            await asyncio.sleep(0.1)
+        assert trips.count("_waiting_then_first") == before, "no pass was needed to place it"
+        stop.set()
+        relay._wake.set()
+        await task
+    job = await db(Job.objects.get)(id=job.id)
+    assert job.status == "succeeded" and job.attempt == 1, job.error
+    numbered = [m["seq"] for m in tab_events.messages if "seq" in m]
+    assert numbered == list(range(1, len(numbered) + 1)), "state changes are numbered without gaps"
+    statuses = [m["job"]["status"] for m in tab_events.of_type("job.updated")]
+    assert statuses[0] == "pending" and statuses[-1] == "succeeded"

@@ -1,0 +1,89 @@
+"""A new job bound where it was submitted, and handed to the relay of this process (issue Y).
+
+By default the relay runs inside the web process. A submission then used to nudge it through
+the channel layer; the relay's pass waited for the database thread (the one the request had
+just used), read the waiting jobs and bound the job in another transaction. When nothing else
+waits, the fair order is this job alone and there is nothing for a pass to decide: the
+request's own thread binds it (start_attempt, as the pass would: no reservation, no plan) and
+the relay gets its ticket on its loop, after the request's events went out.
+
+Only when it cannot change an outcome: a relay in this process holds every enabled server
+(a ticket for a server it does not watch would wait for another relay's scan), no other job
+waits unbound (it would go first in the fair order), and warmth does not plan the job (its
+plan needs the whole queue). Anything else, and any failure here, falls back to the nudge:
+the relay's pass then does what it always did. The relay still polls the database, so a
+ticket lost with a relay that stops loses no job (its bound job is resubmitted by the relay
+that holds the server: Relay.submit_bound).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Protocol
+
+from django.conf import settings
+
+from jobs.core import attempts, events, sql
+from jobs.core.events import Event
+from jobs.core.models import Job
+
+log = logging.getLogger(__name__)
+
+
+class Taker(Protocol):
+    """The relay of this process, as a submission sees it."""
+
+    def holds_every_server(self) -> bool:
+        """Whether it watches every enabled server (it holds all their leases)."""
+        ...
+
+    def take(self, ticket: attempts.Ticket) -> None:
+        """Upload and queue a bound attempt; callable from any thread."""
+        ...
+
+
+_taker: Taker | None = None
+_guard = threading.Lock()
+
+
+def register(taker: Taker) -> None:
+    global _taker
+    with _guard:
+        _taker = taker
+
+
+def unregister(taker: Taker) -> None:
+    global _taker
+    with _guard:
+        if _taker is taker:
+            _taker = None
+
+
+def submitted(job: Job, found: list[Event]) -> None:
+    """Publish a new job's events and get it dispatched: bound here and handed to this
+    process's relay when that changes nothing but the time it takes, else by a nudge."""
+    taker = _taker
+    if taker is None or not _may_bind_here(job, taker):
+        events.publish_and_nudge_sync(found, "submit")
+        return
+    try:
+        ticket, bound = attempts.start_attempt_with_inputs(job.id)
+    except attempts.WaitForRoom:
+        ticket, bound = None, []  # the pass keeps it waiting, with its reason and reservation
+    except Exception:
+        log.exception("binding job %s where it was submitted failed; the relay's pass binds it", job.id)
+        ticket, bound = None, []
+    if ticket is None:
+        events.publish_and_nudge_sync(found + bound, "submit")
+        return
+    events.publish_then_sync(found + bound, functools.partial(taker.take, ticket))
+
+
+def _may_bind_here(job: Job, taker: Taker) -> bool:
+    if not taker.holds_every_server():
+        return False
+    if settings.COMFYWEB_WARM_PLACEMENT and attempts.job_needs(job).models:
+        return False
+    return not sql.others_wait_unbound(job.id)

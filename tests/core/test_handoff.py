@@ -1,0 +1,132 @@
+"""A new job bound where it was submitted, when nothing else could decide otherwise
+(jobs.core.handoff), and handed to the relay of the process; else the relay is nudged."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.core import events, handoff, service
+from jobs.core.models import Job
+from tests.core.test_model_placement import gpu, workflow
+from tests.factories import make_server, make_tab, make_upload
+
+pytestmark = pytest.mark.django_db
+
+
+class Relay:
+    """A relay of this process as handoff sees it: which servers it holds, what it took."""
+
+    def __init__(self, holds_all: bool = True) -> None:
+        self.holds_all = holds_all
+        self.taken: list = []
+
+    def holds_every_server(self) -> bool:
+        return self.holds_all
+
+    def take(self, ticket) -> None:
+        self.taken.append(ticket)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """What a submission sends to the event loop: events, nudges, and what runs after them."""
+    record: dict[str, list] = {"events": [], "nudges": [], "then": []}
+
+    def publish_and_nudge(found, reason):
+        record["events"].extend(found)
+        record["nudges"].append(reason)
+
+    def publish_then(found, then):
+        record["events"].extend(found)
+        record["then"].append(then)
+        then()
+
+    monkeypatch.setattr(events, "publish_and_nudge_sync", publish_and_nudge)
+    monkeypatch.setattr(events, "publish_then_sync", publish_then)
+    return record
+
+
+@pytest.fixture
+def relay():
+    taker = Relay()
+    handoff.register(taker)
+    yield taker
+    handoff.unregister(taker)
+
+
+def submit(session, tab, slug="invert", **params):
+    if slug == "invert":
+        params = {"image": str(make_upload(session).id)}
+    job, found = service.submit_job(session, tab.id, slug, params)
+    handoff.submitted(job, found)
+    return Job.objects.get(id=job.id)
+
+
+def test_with_nothing_else_waiting_the_job_is_bound_at_once_and_its_ticket_handed_over(alice, relay, sent):
+    server = make_server()
+    job = submit(alice, make_tab(alice))
+    assert job.server_id == server.id and job.attempt == 1 and job.status == "pending"
+    [ticket] = relay.taken
+    assert ticket.job_id == job.id and ticket.server_id == server.id
+    assert ticket.inputs, "its upload read with the bind, as the relay's pass reads it"
+    kinds = [message["type"] for _, message in sent["events"]]
+    assert kinds == ["job.updated", "lock.updated", "job.updated"], "submission, lock, bind: in order"
+    seqs = [message["seq"] for _, message in sent["events"]]
+    assert seqs == sorted(seqs)
+    assert sent["nudges"] == [], "no pass is needed"
+
+
+def test_a_job_waiting_unbound_goes_first_so_the_new_one_waits_for_the_pass(alice, bob, relay, sent):
+    make_server()
+    first, _ = service.submit_job(bob, make_tab(bob).id, "invert", {"image": str(make_upload(bob).id)})
+    job = submit(alice, make_tab(alice))
+    assert job.server_id is None and relay.taken == []
+    assert Job.objects.get(id=first.id).server_id is None, "the pass places it first"
+    assert sent["nudges"] == ["submit"]
+
+
+def test_a_relay_that_does_not_hold_every_server_is_nudged_instead(alice, sent):
+    taker = Relay(holds_all=False)
+    handoff.register(taker)
+    try:
+        make_server()
+        job = submit(alice, make_tab(alice))
+    finally:
+        handoff.unregister(taker)
+    assert job.server_id is None and taker.taken == [] and sent["nudges"] == ["submit"]
+
+
+def test_with_no_relay_in_the_process_the_relay_is_nudged(alice, sent):
+    make_server()
+    job = submit(alice, make_tab(alice))
+    assert job.server_id is None and sent["nudges"] == ["submit"]
+
+
+def test_a_job_that_must_wait_for_room_is_left_to_the_pass(alice, relay, sent):
+    make_server(max_queued=1)
+    tab = make_tab(alice)
+    submit(alice, tab)
+    job = submit(alice, tab)
+    assert job.server_id is None and len(relay.taken) == 1 and sent["nudges"] == ["submit"]
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_job_needing_a_model_is_left_to_warmth_when_it_plans(alice, relay, sent, settings, warm):
+    gpu("gpu-1", "sd15.safetensors")
+    workflow("txt2img", "sd15.safetensors")
+    settings.COMFYWEB_WARM_PLACEMENT = warm
+    job = submit(alice, make_tab(alice), "txt2img")
+    if warm:
+        assert job.server_id is None and relay.taken == [] and sent["nudges"] == ["submit"]
+    else:
+        assert job.server_id is not None and len(relay.taken) == 1 and sent["nudges"] == []
+
+
+def test_an_unregistered_relay_is_nudged_and_another_relay_is_not_unregistered_by_it(alice, relay, sent):
+    handoff.unregister(Relay())  # not the registered one: nothing changes
+    make_server()
+    job = submit(alice, make_tab(alice))
+    assert job.server_id is not None
+    handoff.unregister(relay)
+    job = submit(alice, make_tab(alice))
+    assert job.server_id is None and sent["nudges"] == ["submit"]
