@@ -25,9 +25,10 @@ from typing import Protocol
 
 from django.conf import settings
 
-from jobs.core import attempts, events, sql
+from jobs.core import attempts, events, locks, sql
 from jobs.core.events import Event
-from jobs.core.models import Job
+from jobs.core.models import Job, Upload
+from jobs.pool.balancer import pick_server
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ class Taker(Protocol):
 
     def take(self, ticket: attempts.Ticket) -> None:
         """Upload and queue a bound attempt; callable from any thread."""
+        ...
+
+    def prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
+        """Send an input to a server ahead of its job; callable from any thread."""
         ...
 
 
@@ -87,3 +92,25 @@ def _may_bind_here(job: Job, taker: Taker) -> bool:
     if settings.COMFYWEB_WARM_PLACEMENT and attempts.job_needs(job).models:
         return False
     return not sql.others_wait_unbound(job.id)
+
+
+def uploaded(upload: Upload, data: bytes) -> Upload:
+    """An upload just stored, sent on to the server its job will be placed on when that is
+    known now: the pool is idle, so the balancer will choose as it chooses now (the lowest
+    score, then the name). The browser's submission of the job then finds the input there
+    (jobs.relay.inputs) instead of waiting for its upload. A wrong guess costs one upload and
+    no time; on a busy pool none is made. Returns the upload, for the caller's answer."""
+    taker = _taker
+    if taker is None or not taker.holds_every_server() or upload.media != "image":
+        return upload
+    try:
+        loads = locks.server_loads(for_update=False, warmth=False, counted=True)
+        if any(load.outstanding for load in loads):
+            return upload  # a busy pool: the guess would often be wrong
+        choice = pick_server(loads)
+    except Exception:  # a guess only: the job uploads its input itself
+        log.exception("could not guess the server of upload %s", upload.id)
+        return upload
+    if choice is not None:
+        taker.prefetch(choice.id, str(upload.file), upload.sha256, data)
+    return upload

@@ -46,11 +46,14 @@ def bump_seq(tab_id) -> int:
     return int(row[0])
 
 
-def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[ServerLoad]:
+def server_loads(
+    *, for_update: bool = True, warmth: bool = True, counted: bool | None = None
+) -> list[ServerLoad]:
     """Every enabled server with its outstanding ComfyWeb work, read in the caller's transaction
     (`for_update=False`: a plain read without the work counted, for judging a submission by
     inventories and statuses alone, without locking the pool). `warmth=False`: for a job that
     needs no model file, without projecting each server's warm models (one query less).
+    `counted`: whether the outstanding work is counted (by default when locking).
 
     Race: two tabs taking a lock at the same moment would both count the same load and pile
     onto one server. Locking the server rows first makes the second wait for the first's
@@ -68,7 +71,8 @@ def server_loads(*, for_update: bool = True, warmth: bool = True) -> list[Server
     ids = [s.id for s in rows]
     warm = warmth and settings.COMFYWEB_WARM_PLACEMENT
     ahead = _last_placed(ids) if for_update and warm else {}
-    outstanding = sql.active_counts(ids, ACTIVE_STATUSES) if for_update else {}
+    count = for_update if counted is None else counted
+    outstanding = sql.active_counts(ids, ACTIVE_STATUSES) if count else {}
     placed = {s.id: _projected(_warmth(s.warmth_text), ahead.get(s.id)) for s in rows} if warm else {}
     return [
         ServerLoad(

@@ -352,6 +352,18 @@ class Relay:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._take, ticket)
 
+    def prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
+        """Send an upload to the server its job will likely run on (jobs.core.handoff), from
+        any thread."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._prefetch, server_id, stored, sha256, data)
+
+    def _prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
+        watcher = self.watchers.get(server_id)
+        if watcher is not None:
+            watcher.prefetch(stored, sha256, data)
+
     def _take(self, ticket: attempts.Ticket) -> None:
         if ticket.job_id in self._dispatching or ticket.server_id not in self.watchers:
             return  # already on its way, or for submit_bound to find (a server not watched now)

@@ -42,6 +42,7 @@ from jobs.pool import node_defs
 from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
 from jobs.relay import completion, health, mirror, misplaced, reconcile
+from jobs.relay.inputs import SentInputs, input_name
 from jobs.relay.interrupts import supports_targeted_interrupt
 from jobs.relay.tracking import Tracked, loader_nodes, node_titles
 
@@ -113,6 +114,7 @@ class ServerWatcher:
         self._holds: dict[str, asyncio.Future[None]] = {}  # per prompt: its write's hold
         self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
         self._flush_due = False
+        self.inputs = SentInputs()  # uploaded to this server, by content name
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -140,6 +142,7 @@ class ServerWatcher:
             try:
                 async with ComfySocket(self.client.ws_url(self.client_id)) as sock:
                     delay = 0.5
+                    self.inputs.clear()  # what was sent before may be gone (a restart)
                     self.connected.set()
                     await self.answered()
                     self._spawn(self.refresh_info())
@@ -151,6 +154,7 @@ class ServerWatcher:
                     finally:
                         probe.cancel()
                         self.connected.clear()  # before the close awaits: no POST meanwhile
+                        self.inputs.clear()
                         self._frames_lost()
                 raise ComfyUnavailable("socket closed by the server")
             except asyncio.CancelledError:
@@ -273,6 +277,15 @@ class ServerWatcher:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def _upload(self, data: bytes, name: str) -> str:
+        return (await self.client.upload_image(data, name)).load_image_value
+
+    def prefetch(self, stored: str, sha256: str, data: bytes) -> None:
+        """Send an input ahead of its job (jobs.core.handoff.uploaded): the job finds it sent."""
+        if self.connected.is_set():
+            name = input_name(stored, sha256)
+            self.inputs.send(name, functools.partial(self._upload, data, name))
+
     def is_dispatching(self, pid: str) -> bool:
         return pid in self._submitting
 
@@ -323,10 +336,8 @@ class ServerWatcher:
             for param, upload_id in upload_params(ticket.params_spec, ticket.values).items():
                 read = ticket.inputs.get(str(upload_id))  # read with the bind, usually
                 stored, sha256, data = read or await db(attempts.upload_with_bytes)(upload_id)
-                extension = stored.rsplit(".", 1)[-1]
-                # Named by content: identical bytes dedupe on the server, different never clash.
-                sent = await self.client.upload_image(data, f"comfyweb-{sha256[:24]}.{extension}")
-                names[param] = sent.load_image_value
+                name = input_name(stored, sha256)  # sent before (ahead, or for another job): not again
+                names[param] = await self.inputs.value(name, functools.partial(self._upload, data, name))
             prompt = build_prompt(ticket.graph, ticket.params_spec, ticket.values, names)
         except ComfyUnavailable as error:
             # Refused, reset, timed out or a 5xx before POST /prompt: nothing ran. Not an

@@ -296,7 +296,9 @@ def list_workflows(request: HttpRequest):
 @api.post("/uploads/", response=_ok(201, UploadOut), tags=["uploads"])
 def upload_image(request: HttpRequest, file: File[UploadedFile]):
     data = file.read(settings.COMFYWEB_MAX_UPLOAD_BYTES + 1)
-    return Status(201, uploaded(accept_upload(_session(request), data, file.name or "")))
+    return Status(
+        201, uploaded(handoff.uploaded(accept_upload(_session(request), data, file.name or ""), data))
+    )
 
 
 def uploaded(upload: Upload) -> dict[str, Any]:

@@ -220,7 +220,7 @@ def _upload(request: HttpRequest, owner: str) -> HttpResponse | None:
     if file is None:
         return None
     data = file.read(settings.COMFYWEB_MAX_UPLOAD_BYTES + 1)
-    return _json(request, 201, uploaded(accept_upload(owner, data, file.name or "")))
+    return _json(request, 201, uploaded(handoff.uploaded(accept_upload(owner, data, file.name or ""), data)))
 
 
 def _output(request: HttpRequest, owner: str) -> HttpResponse | None:

@@ -7,8 +7,9 @@ import pytest
 
 from jobs.core import events, handoff, service
 from jobs.core.models import Job
+from jobs.core.uploads import accept_upload
 from tests.core.test_model_placement import gpu, workflow
-from tests.factories import make_server, make_tab, make_upload
+from tests.factories import make_server, make_tab, make_upload, png_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +20,16 @@ class Relay:
     def __init__(self, holds_all: bool = True) -> None:
         self.holds_all = holds_all
         self.taken: list = []
+        self.sent_ahead: list = []
 
     def holds_every_server(self) -> bool:
         return self.holds_all
 
     def take(self, ticket) -> None:
         self.taken.append(ticket)
+
+    def prefetch(self, server_id, stored, sha256, data) -> None:
+        self.sent_ahead.append((server_id, stored, sha256, data))
 
 
 @pytest.fixture
@@ -130,3 +135,35 @@ def test_an_unregistered_relay_is_nudged_and_another_relay_is_not_unregistered_b
     handoff.unregister(relay)
     job = submit(alice, make_tab(alice))
     assert job.server_id is None and sent["nudges"] == ["submit"]
+
+
+def upload(session):
+    data = png_bytes()
+    return handoff.uploaded(accept_upload(session, data, "in.png"), data), data
+
+
+def test_on_an_idle_pool_an_upload_goes_ahead_to_the_server_the_balancer_will_choose(alice, relay):
+    make_server("b-gpu")
+    first = make_server("a-gpu")  # the same score: the name decides, as in the balancer
+    stored, data = upload(alice)
+    assert relay.sent_ahead == [(first.id, str(stored.file), stored.sha256, data)]
+    job = submit(alice, make_tab(alice))
+    assert job.server_id == first.id, "the guess was the balancer's choice"
+
+
+def test_on_a_busy_pool_or_without_the_relay_nothing_goes_ahead(alice, relay):
+    make_server("a-gpu")
+    submit(alice, make_tab(alice))  # bound: outstanding on a-gpu
+    upload(alice)
+    assert relay.sent_ahead == []
+    handoff.unregister(relay)
+    Job.objects.update(status="succeeded")
+    upload(alice)
+    assert relay.sent_ahead == []
+    partial = Relay(holds_all=False)
+    handoff.register(partial)
+    try:
+        upload(alice)
+    finally:
+        handoff.unregister(partial)
+    assert partial.sent_ahead == []

@@ -368,3 +368,57 @@ async def test_a_job_submitted_beside_the_relay_is_bound_where_it_was_submitted_
     assert numbered == list(range(1, len(numbered) + 1)), "state changes are numbered without gaps"
     statuses = [m["job"]["status"] for m in tab_events.of_type("job.updated")]
     assert statuses[0] == "pending" and statuses[-1] == "succeeded"
+
+
+async def test_an_upload_sent_ahead_is_not_sent_again_by_its_job_nor_by_the_next_with_the_same_bytes(
+    monkeypatch,
+):
+    """On an idle pool the upload goes to the server its job will take as soon as it is
+    stored (jobs.core.handoff.uploaded); the job finds it there, and so does a later job
+    with the same bytes (jobs.relay.inputs)."""
+    from jobs.comfy.client import ComfyClient
+    from jobs.core import handoff
+    from jobs.core.uploads import accept_upload
+    from tests.factories import png_bytes
+
+    sent = []
+    real = ComfyClient.upload_image
+
+    async def counted(self, data, filename, **kwargs):
+        sent.append(filename)
+        return await real(self, data, filename, **kwargs)
+
+    monkeypatch.setattr(ComfyClient, "upload_image", counted)
+    async with running_simulator(delay=0.0) as sim:
+        await db(make_server)("sim", url=sim.url, watched=False)
+        session, tab = await db(make_session)(), uuid.uuid4()
+        await db(tabs.claim_tab)(tab, session)
+        relay = Relay(poll_interval=60)
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        await wait_for(
+            lambda: relay.holds_every_server() and all(w.connected.is_set() for w in relay.watchers.values())
+        )
+        data = png_bytes(colour=(1, 2, 3))
+
+        def submit_with(upload):
+            job, found = service.submit_job(session, tab, "invert", {"image": str(upload.id)})
+            handoff.submitted(job, found)
+            return job
+
+        def upload():
+            return handoff.uploaded(accept_upload(session, data, "in.png"), data)
+
+        ahead = await db(upload)()
+        await wait_for(lambda: len(sent) == 1)  # sent before the job was even submitted
+        first = await db(submit_with)(ahead)
+        await wait_for(finished(first.id))
+        second = await db(submit_with)(await db(upload)())
+        await wait_for(finished(second.id))
+        stop.set()
+        relay._wake.set()
+        await task
+    for job in (first, second):
+        job = await db(Job.objects.get)(id=job.id)
+        assert job.status == "succeeded", job.error
+    assert len(sent) == 1, sent
