@@ -150,6 +150,24 @@ def claim_due(limit: int = 20) -> list[Due]:
     return found
 
 
+def seconds_to_next_due(most: float) -> float:
+    """How long until a call of an ended job may next be due (its retry's time, or the end of
+    another relay's claim), at most `most`: the relay looks again then, not twice a second
+    on an idle pool. A job that ends meanwhile makes a call due sooner; the relay looks
+    again after each one it sees end (jobs.relay.loop)."""
+    now = timezone.now()
+    waiting = (
+        WebhookCall.objects.filter(delivered_at__isnull=True, gave_up_at__isnull=True)
+        .filter(job__status__in=FINISHED_STATUSES)
+        .values_list("next_at", "claimed_until")[:200]
+    )
+    soonest = most
+    for next_at, claimed_until in waiting:
+        due = max((t for t in (next_at, claimed_until) if t is not None), default=now)
+        soonest = min(soonest, max((due - now).total_seconds(), 0.0))
+    return soonest
+
+
 def record(call_id: int, status: int | None, error: str = "") -> None:
     """One try's outcome: a 2xx is delivered; anything else is tried again after a backoff
     (1 s, doubling, at most MAX_BACKOFF) until COMFYWEB_WEBHOOK_RETRY_FOR after the job ended."""

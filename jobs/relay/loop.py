@@ -20,7 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from jobs.comfy import ComfyError
-from jobs.core import attempts, events, handoff, instruments, progress, tabs
+from jobs.core import attempts, callbacks, events, handoff, instruments, progress, tabs
 from jobs.core.heartbeat import STATE
 from jobs.core.models import Job, Server
 from jobs.pool.balancer import UNPLANNED
@@ -35,8 +35,11 @@ HOUSEKEEPING_EVERY = 2.0
 # Seconds between reads of the server list and lease renewals, at most; a "pool" or "refresh"
 # nudge (an operator's change) makes the next step read it at once. Well inside the lease.
 SYNC_EVERY = 1.0
-# How often the relay looks for webhooks to call (issue T).
+# How often the relay looks for webhooks to call (issue T) while calls are being made or jobs
+# end; with none due, it looks again when the soonest retry is due, at most WEBHOOKS_IDLE
+# later: an idle pool costs two queries every five seconds, not one every half second.
 WEBHOOKS_EVERY = 0.5
+WEBHOOKS_IDLE = 5.0
 
 
 def _enabled_servers() -> list[tuple[int, str, str, str, str]]:
@@ -68,6 +71,8 @@ class Relay:
         self._reasons: dict[uuid.UUID, dict[str, Any]] = {}
         self._stranded_since: float | None = None  # since when no server has been reachable
         self._next_webhooks = 0.0
+        self._last_webhooks = 0.0
+        self._job_ended = False  # since the last look for webhooks: one may be due now
         self._webhooks: asyncio.Task | None = None
         self._webhook_client: httpx.AsyncClient | None = None
         # Whether this relay watches every enabled server, as its last sync found: then a
@@ -114,8 +119,13 @@ class Relay:
             if time.monotonic() >= self._next_bound_check:
                 self._next_bound_check = time.monotonic() + SYNC_EVERY
                 await self.submit_bound()
-            if time.monotonic() >= self._next_webhooks:
-                self._next_webhooks = time.monotonic() + WEBHOOKS_EVERY
+            now = time.monotonic()
+            if now >= self._next_webhooks or (
+                self._job_ended and now >= self._last_webhooks + WEBHOOKS_EVERY
+            ):
+                self._job_ended = False
+                self._last_webhooks = now
+                self._next_webhooks = now + WEBHOOKS_EVERY  # until the round says how long
                 await self.call_webhooks()
             if time.monotonic() >= self._next_housekeeping:
                 self._next_housekeeping = time.monotonic() + HOUSEKEEPING_EVERY
@@ -130,14 +140,22 @@ class Relay:
             return
         if self._webhook_client is None:
             self._webhook_client = webhooks.new_client()
-        self._webhooks = asyncio.get_running_loop().create_task(webhooks.deliver_due(self._webhook_client))
+        self._webhooks = asyncio.get_running_loop().create_task(self._webhook_round(self._webhook_client))
         self._tasks.add(self._webhooks)
         self._webhooks.add_done_callback(self._tasks.discard)
+
+    async def _webhook_round(self, client: httpx.AsyncClient) -> None:
+        """Make the due calls; with none due, look again when the soonest may be."""
+        if await webhooks.deliver_due(client):
+            return
+        wait = await db(callbacks.seconds_to_next_due)(WEBHOOKS_IDLE)
+        self._next_webhooks = self._last_webhooks + max(wait, WEBHOOKS_EVERY)
 
     async def housekeeping(self) -> None:
         """Periodic work: fail over tabs of long-unreachable servers, clean up gone tabs."""
         moved = await db(attempts.fail_over_unreachable)(settings.COMFYWEB_FAILOVER_AFTER)
         if moved:
+            self._job_ended = True  # some may have run out of attempts
             self.wake_for_jobs()  # sent back to pending
         await events.publish(moved)
         closed = await db(tabs.close_gone_tabs)(settings.COMFYWEB_TAB_GRACE)
@@ -178,7 +196,7 @@ class Relay:
                 f"{client_id}-{self.relay_id}"[:120],
                 version=version,
                 on_free=self.wake_for_jobs,
-                on_done=self._wake.set,  # a slot freed: a pass only if jobs may wait
+                on_done=self._prompt_ended,
                 holder=self.holder,
             )
             watcher.start()
@@ -255,7 +273,9 @@ class Relay:
         self._stranded_since = self._stranded_since or now
         after = settings.COMFYWEB_FAIL_WAITING_AFTER
         if after > 0 and now - self._stranded_since >= after:
-            await events.publish(await db(attempts.fail_stranded)(list(no_server), after))
+            failed = await db(attempts.fail_stranded)(list(no_server), after)
+            self._job_ended = self._job_ended or bool(failed)
+            await events.publish(failed)
 
     async def submit_bound(self) -> None:
         """Queue jobs bound to this relay's servers but not submitted: bound by another
@@ -330,6 +350,7 @@ class Relay:
                 await asyncio.sleep(1)
                 continue
             reason = message.get("reason")
+            self._job_ended = True  # a cancel, a retry…: a webhook may be due sooner
             if reason in ("pool", "refresh"):
                 self._next_sync = 0.0
             if reason == "cancel":
@@ -340,6 +361,11 @@ class Relay:
                 if watcher is not None:
                     self._spawn(watcher.refresh_info())
             self.wake_for_jobs()
+
+    def _prompt_ended(self) -> None:
+        """A slot freed (a pass only if jobs may wait), and a webhook may be due."""
+        self._job_ended = True
+        self._wake.set()
 
     def holds_every_server(self) -> bool:
         return self._holds_all

@@ -158,3 +158,50 @@ async def test_loopback_is_refused_at_delivery_unless_allowed_and_retries_end(se
     call = await sync_to_async(WebhookCall.objects.get)(id=call.id)
     assert receiver.seen == [] and "refused" in call.last_error
     assert call.state == "gave up" and call.attempts == 1, "past the bounded time: no more tries"
+
+
+@pytest.mark.django_db
+def test_the_next_look_for_due_calls_is_at_the_soonest_retry_or_claims_end_and_at_most_the_cap():
+    ann = User.objects.create_user("ann")
+    assert callbacks.seconds_to_next_due(5.0) == 5.0, "nothing waits: the cap"
+    call = ended_job(ann, "http://hooks.example/a")
+    assert callbacks.seconds_to_next_due(5.0) == 0.0, "due now"
+    soon = timezone.now() + timedelta(seconds=2)
+    WebhookCall.objects.filter(id=call.id).update(next_at=soon, claimed_until=soon + timedelta(seconds=1))
+    assert 2.5 < callbacks.seconds_to_next_due(5.0) <= 3.0, "a claim outlasting the retry: its end"
+    WebhookCall.objects.filter(id=call.id).update(claimed_until=None)
+    assert 1.5 < callbacks.seconds_to_next_due(5.0) <= 2.0
+    WebhookCall.objects.filter(id=call.id).update(delivered_at=timezone.now())
+    running = ended_job(ann, "http://hooks.example/b")
+    Job.objects.filter(id=running.job_id).update(status=JobStatus.RUNNING)
+    assert callbacks.seconds_to_next_due(5.0) == 5.0, "delivered, and a job not ended: neither waits"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_idle_relay_looks_for_webhooks_seldom_and_at_once_after_a_job_ends(settings, monkeypatch):
+    import asyncio
+
+    from jobs.relay import loop
+
+    settings.COMFYWEB_WEBHOOK_ALLOW = ["127.0.0.1/32"]
+    looks = []
+    real = callbacks.claim_due
+    monkeypatch.setattr(callbacks, "claim_due", lambda: looks.append(1) or real())
+    relay = loop.Relay(poll_interval=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(1.6)
+        assert len(looks) <= 2, f"{len(looks)} looks in 1.6 s with nothing due (one every 0.5 s before)"
+        ann = await sync_to_async(User.objects.create_user)("ann")
+        async with Receiver([200]) as receiver:
+            await sync_to_async(ended_job)(ann, f"{receiver.url}/hook")
+            relay._prompt_ended()  # as a watcher reports a prompt's end
+            for _ in range(40):
+                if receiver.seen:
+                    break
+                await asyncio.sleep(0.05)
+            assert len(receiver.seen) == 1, "called within two seconds of the job's end"
+    finally:
+        stop.set()
+        await task
