@@ -68,19 +68,20 @@ def unregister(taker: Taker) -> None:
 
 def submitted(job: Job, found: list[Event]) -> None:
     """Publish a new job's events and get it dispatched: bound here and handed to this
-    process's relay when that changes nothing but the time it takes, else by a nudge."""
+    process's relay when that changes nothing but the time it takes, else by a nudge. The
+    job is stored already: nothing here may fail the request."""
     taker = _taker
-    if taker is None or not _may_bind_here(job, taker):
-        events.publish_and_nudge_sync(found, "submit")
-        return
-    try:
-        ticket, bound = attempts.start_attempt_with_inputs(job.id)
-    except attempts.WaitForRoom:
-        ticket, bound = None, []  # the pass keeps it waiting, with its reason and reservation
-    except Exception:
-        log.exception("binding job %s where it was submitted failed; the relay's pass binds it", job.id)
-        ticket, bound = None, []
-    if ticket is None:
+    ticket: attempts.Ticket | None = None
+    bound: list[Event] = []
+    if taker is not None:
+        try:
+            if _may_bind_here(job, taker):
+                ticket, bound = attempts.start_attempt_with_inputs(job.id)
+        except attempts.WaitForRoom:
+            pass  # the pass keeps it waiting, with its reason and reservation
+        except Exception:
+            log.exception("binding job %s where it was submitted failed; the relay's pass binds it", job.id)
+    if taker is None or ticket is None:
         events.publish_and_nudge_sync(found + bound, "submit")
         return
     events.publish_then_sync(found + bound, functools.partial(taker.take, ticket))

@@ -65,6 +65,13 @@ class SentInputs:
         return await asyncio.shield(self.send(name, upload))
 
     def clear(self) -> None:
+        """Forget every upload (a job awaiting one still gets it)."""
+        self._sent.clear()
+
+    def cancel(self) -> None:
+        """Stop the uploads under way and forget everything (the watcher stops)."""
+        for _, upload in self._sent.values():
+            upload.cancel()
         self._sent.clear()
 
     def _fresh(self, name: str) -> asyncio.Future[str] | None:

@@ -128,6 +128,7 @@ class ServerWatcher:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self.inputs.cancel()
         await self.client.aclose()
         await self.probe_client.aclose()
 

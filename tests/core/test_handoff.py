@@ -167,3 +167,20 @@ def test_on_a_busy_pool_or_without_the_relay_nothing_goes_ahead(alice, relay):
     finally:
         handoff.unregister(partial)
     assert partial.sent_ahead == []
+
+
+def test_a_failure_while_deciding_leaves_the_job_to_the_pass_and_the_request_answered(
+    alice, relay, sent, monkeypatch
+):
+    from jobs.core import sql
+
+    make_server()
+
+    def broken(job_id):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(sql, "others_wait_unbound", broken)
+    job = submit(alice, make_tab(alice))
+    assert job.status == "pending" and job.server_id is None
+    assert relay.taken == [] and sent["nudges"] == ["submit"]
+    assert [message["type"] for _, message in sent["events"]] == ["job.updated"]

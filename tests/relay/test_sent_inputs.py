@@ -89,3 +89,13 @@ async def test_clear_forgets_everything_and_a_cancelled_caller_leaves_the_upload
     assert server.calls == ["a.png"]
     sent.clear()
     assert "a.png" not in sent
+
+
+async def test_cancel_stops_the_uploads_under_way():
+    server, sent = Server(delay=1.0), SentInputs()
+    upload = sent.send("a.png", server.upload("a.png"))
+    await asyncio.sleep(0)
+    sent.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await upload
+    assert "a.png" not in sent
