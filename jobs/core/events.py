@@ -133,8 +133,10 @@ def publish_and_nudge_sync(events: list[Event], reason: str) -> None:
 
 
 async def _publish_then(events: list[Event], then: Callable[[], None]) -> None:
-    await publish(events)
-    then()
+    try:
+        await publish(events)
+    finally:
+        then()  # the change is committed: what follows it goes on whatever publishing did
 
 
 def publish_then_sync(events: list[Event], then: Callable[[], None]) -> None:
