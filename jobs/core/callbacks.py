@@ -118,13 +118,19 @@ def sign(secret: str, body: bytes, at: int | None = None) -> str:
     return f"t={at},v1={mac}"
 
 
+def _waiting():
+    """Calls still to be made: their job ended, neither delivered nor given up."""
+    return WebhookCall.objects.filter(
+        delivered_at__isnull=True, gave_up_at__isnull=True, job__status__in=FINISHED_STATUSES
+    )
+
+
 def claim_due(limit: int = 20) -> list[Due]:
     """Calls of ended jobs that are due, each claimed for CLAIM_SECONDS by this relay (two
     relays never call one at once; a relay that died leaves the claim to run out)."""
     now = timezone.now()
     ready = (
-        WebhookCall.objects.filter(delivered_at__isnull=True, gave_up_at__isnull=True)
-        .filter(job__status__in=FINISHED_STATUSES)
+        _waiting()
         .exclude(next_at__gt=now)
         .exclude(claimed_until__gt=now)
         .values_list("id", "job_id", "url")[:limit]
@@ -156,13 +162,8 @@ def seconds_to_next_due(most: float) -> float:
     on an idle pool. A job that ends meanwhile makes a call due sooner; the relay looks
     again after each one it sees end (jobs.relay.loop)."""
     now = timezone.now()
-    waiting = (
-        WebhookCall.objects.filter(delivered_at__isnull=True, gave_up_at__isnull=True)
-        .filter(job__status__in=FINISHED_STATUSES)
-        .values_list("next_at", "claimed_until")[:200]
-    )
     soonest = most
-    for next_at, claimed_until in waiting:
+    for next_at, claimed_until in _waiting().values_list("next_at", "claimed_until")[:200]:
         due = max((t for t in (next_at, claimed_until) if t is not None), default=now)
         soonest = min(soonest, max((due - now).total_seconds(), 0.0))
     return soonest

@@ -374,16 +374,18 @@ class Relay:
         """A job bound where it was submitted (jobs.core.handoff), from any thread: queued on
         its server as a pass would queue it. A relay that stopped leaves it bound: the relay
         that holds its server next submits it (submit_bound)."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._take, ticket)
+        self._soon(self._take, ticket)
 
     def prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
         """Send an upload to the server its job will likely run on (jobs.core.handoff), from
         any thread."""
+        self._soon(self._prefetch, server_id, stored, sha256, data)
+
+    def _soon(self, callback: Any, *args: Any) -> None:
+        """Run `callback(*args)` on the relay's loop, from any thread; nothing once it stopped."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._prefetch, server_id, stored, sha256, data)
+            loop.call_soon_threadsafe(callback, *args)
 
     def _prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
         watcher = self.watchers.get(server_id)
