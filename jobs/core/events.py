@@ -132,19 +132,6 @@ def publish_and_nudge_sync(events: list[Event], reason: str) -> None:
     _to_loop(functools.partial(_publish_and_nudge, events, reason))
 
 
-async def _publish_then(events: list[Event], then: Callable[[], None]) -> None:
-    try:
-        await publish(events)
-    finally:
-        then()  # the change is committed: what follows it goes on whatever publishing did
-
-
-def publish_then_sync(events: list[Event], then: Callable[[], None]) -> None:
-    """publish_sync, then call `then` on the event loop once the events went out (a new job's
-    ticket handed to the relay after its events: jobs.core.handoff)."""
-    _to_loop(functools.partial(_publish_then, events, then))
-
-
 def _to_loop(send: Callable[[], Awaitable[None]]) -> None:
     """Run `send` on the event loop: after the request's hop when inside one (after_hop),
     else now, waiting for it (async_to_sync)."""

@@ -5,7 +5,7 @@ the channel layer; the relay's pass waited for the database thread (the one the 
 just used), read the waiting jobs and bound the job in another transaction. When nothing else
 waits, the fair order is this job alone and there is nothing for a pass to decide: the
 request's own thread binds it (start_attempt, as the pass would: no reservation, no plan) and
-the relay gets its ticket on its loop, after the request's events went out.
+the relay gets its ticket on its loop, ahead of the request's events.
 
 Only when it cannot change an outcome: a relay in this process holds every enabled server
 (a ticket for a server it does not watch would wait for another relay's scan), no other job
@@ -18,7 +18,6 @@ that holds the server: Relay.submit_bound).
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from typing import Protocol
@@ -84,7 +83,12 @@ def submitted(job: Job, found: list[Event]) -> None:
     if taker is None or ticket is None:
         events.publish_and_nudge_sync(found + bound, "submit")
         return
-    events.publish_then_sync(found + bound, functools.partial(taker.take, ticket))
+    # The ticket first: the prompt's POST leaves while the request's events and answer go
+    # out, which are not on the way to the job's result (issue Y). Its first event comes
+    # after the server's answer and a write, long after these; a socket puts any early one
+    # back in seq order all the same (jobs.core.ordering).
+    taker.take(ticket)
+    events.publish_sync(found + bound)
 
 
 def _may_bind_here(job: Job, taker: Taker) -> bool:

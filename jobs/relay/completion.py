@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -42,6 +42,7 @@ async def complete(
     server_name: str,
     on_missing_model: Callable[[Tracked, list[misplaced.Missing]], Awaitable[bool]] | None = None,
     take_moves: TakeMoves = lambda: None,
+    ahead: Ahead | None = None,
 ) -> bool:
     """End the tracked attempt from the server's records; False when there is no entry yet.
 
@@ -49,6 +50,8 @@ async def complete(
     it placed the job again (jobs.relay.misplaced), and the attempt is not ended here.
     `take_moves`: the attempt's moves not written yet ("queued", "running"), taken in the
     database thread as the end is written and written in its transaction before it.
+    `ahead`: results fetched while the prompt ran (jobs.relay.early), used instead of a
+    fetch of their own.
     """
     pid = tracked.prompt_id
     entry = tracked.told_whole()
@@ -63,7 +66,7 @@ async def complete(
     outcome = tracked.outcome or entry.outcome
     if outcome == "success":
         try:
-            async with fetched(client, entry) as results:
+            async with fetched(client, entry, ahead) as results:
                 result = await _store_and_finish(tracked, results, take_moves)
         except OutputRefused as refused:
             failure = {"code": "output_too_large", "message": str(refused), "node": None}
@@ -102,29 +105,54 @@ class Fetched:
         return self.part is None or self.size <= IN_MEMORY_BYTES
 
 
+class Ahead(Protocol):
+    """Results fetched before the prompt ended (jobs.relay.early.Fetching)."""
+
+    async def take(self, item: OutputItem) -> Fetched | None:
+        """The item's result, now the caller's to close; None when it must be fetched.
+        Raises TooLarge as a fetch would."""
+        ...
+
+
 @contextlib.asynccontextmanager
-async def fetched(client: ComfyClient, entry: HistoryEntry) -> AsyncIterator[list[Fetched]]:
+async def fetched(
+    client: ComfyClient, entry: HistoryEntry, ahead: Ahead | None = None
+) -> AsyncIterator[list[Fetched]]:
     """Every result of the entry: each file streamed from the attempt's own server (/view),
-    never whole in memory beyond IN_MEMORY_BYTES; the parts are gone on leaving."""
-    limit = settings.COMFYWEB_MAX_OUTPUT_BYTES
+    never whole in memory beyond IN_MEMORY_BYTES, or taken from `ahead`; the parts are gone
+    on leaving."""
     results: list[Fetched] = []
     with contextlib.ExitStack() as parts:
         for item in entry.results():
             if item.text is not None:
                 results.append(Fetched(item))
                 continue
-            part = parts.enter_context(
-                tempfile.SpooledTemporaryFile(IN_MEMORY_BYTES, prefix="comfyweb-output-")
-            )
             try:
-                size = await client.view_to(part, item.filename, item.subfolder, item.type, limit=limit)
+                result = await ahead.take(item) if ahead is not None else None
+                result = result or await fetch_file(client, item)
             except TooLarge:
+                limit = settings.COMFYWEB_MAX_OUTPUT_BYTES
                 raise OutputRefused(
                     f"The result {item.filename} is larger than COMFYWEB_MAX_OUTPUT_BYTES "
                     f"({limit / 1e6:,.0f} MB), so it was not kept."
                 ) from None
-            results.append(Fetched(item, part, size))
+            assert result.part is not None
+            parts.enter_context(result.part)
+            results.append(result)
         yield results
+
+
+async def fetch_file(client: ComfyClient, item: OutputItem) -> Fetched:
+    """One result file from the server; its part closed again if that fails (TooLarge past
+    COMFYWEB_MAX_OUTPUT_BYTES, ComfyError, cancelled)."""
+    part = tempfile.SpooledTemporaryFile(IN_MEMORY_BYTES, prefix="comfyweb-output-")  # noqa: SIM115  # the caller's
+    try:
+        limit = settings.COMFYWEB_MAX_OUTPUT_BYTES
+        size = await client.view_to(part, item.filename, item.subfolder, item.type, limit=limit)
+    except BaseException:
+        part.close()
+        raise
+    return Fetched(item, part, size)
 
 
 def store(job_id: uuid.UUID, results: list[Fetched]) -> list[attempts.StoredOutput]:

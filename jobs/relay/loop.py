@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
@@ -79,11 +80,16 @@ class Relay:
         # submission in this process may bind its job and hand over the ticket (handoff).
         self._holds_all = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Its own context, for what another thread asks of it (_soon): a request's context
+        # carries the request's state (events' after-hop queue, asgiref's thread of record),
+        # which the relay's tasks must not inherit.
+        self._context: contextvars.Context | None = None
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         STATE["running"] = True
         self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
         handoff.register(self)
         listener = asyncio.create_task(self.listen())
         try:
@@ -383,9 +389,9 @@ class Relay:
 
     def _soon(self, callback: Any, *args: Any) -> None:
         """Run `callback(*args)` on the relay's loop, from any thread; nothing once it stopped."""
-        loop = self._loop
+        loop, context = self._loop, self._context
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(callback, *args)
+            loop.call_soon_threadsafe(callback, *args, context=context)
 
     def _prefetch(self, server_id: int, stored: str, sha256: str, data: bytes) -> None:
         watcher = self.watchers.get(server_id)

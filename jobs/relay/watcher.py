@@ -42,6 +42,7 @@ from jobs.pool import node_defs
 from jobs.pool.inventory import Inventory, parse_object_info
 from jobs.pool.trust import Trust
 from jobs.relay import completion, health, mirror, misplaced, reconcile
+from jobs.relay.early import EarlyResults
 from jobs.relay.inputs import SentInputs, input_name
 from jobs.relay.interrupts import supports_targeted_interrupt
 from jobs.relay.tracking import Tracked, loader_nodes, node_titles
@@ -115,6 +116,7 @@ class ServerWatcher:
         self._dirty: dict[str, events.Event] = {}  # per prompt: progress not yet published
         self._flush_due = False
         self.inputs = SentInputs()  # uploaded to this server, by content name
+        self.early = EarlyResults(self.client)  # results fetched on their `executed` frame
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -129,6 +131,7 @@ class ServerWatcher:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.inputs.cancel()
+        self.early.drop_all()
         await self.client.aclose()
         await self.probe_client.aclose()
 
@@ -551,6 +554,8 @@ class ServerWatcher:
         if tracked.raw:
             self._mirror(pid, tracked, event)
         change = tracked.apply(event)
+        if isinstance(event, m.Executed) and event.output and tracked.outputs is not None:
+            self.early.executed(pid, event.node, event.output)
         if change == "start":
             self._forget_position(pid)
             self._move(pid, tracked.job_id, tracked.attempt, running=True)
@@ -746,6 +751,7 @@ class ServerWatcher:
 
     async def _complete(self, pid: str) -> None:
         tracked = self.tracked.get(pid)
+        ahead = self.early.pop(pid)
         try:
             done = tracked is not None and await completion.complete(
                 self.client,
@@ -753,6 +759,7 @@ class ServerWatcher:
                 self.name,
                 self._missing_model,
                 take_moves=functools.partial(self._take_moves, pid, tracked.attempt),
+                ahead=ahead,
             )
             if done and tracked is not None and tracked.outcome == "success":
                 await self._learn(tracked)
@@ -763,6 +770,8 @@ class ServerWatcher:
         except ComfyError as error:
             log.warning("completing %s on %s failed: %s; the sweep will retry", pid, self.name, error)
         finally:
+            if ahead is not None:
+                ahead.drop()
             self._completing.discard(pid)
             self._positions.pop(pid, None)
             if tracked is not None:

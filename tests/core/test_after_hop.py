@@ -3,8 +3,6 @@ one request's sends after another's, and even when the request's client left mid
 
 import asyncio
 
-import pytest
-
 from jobs.core import events
 
 
@@ -91,14 +89,3 @@ async def test_through_a_channel_layer_the_worker_sends_before_the_next_commit(m
 
     assert await events.after_hop(lambda: sync_to_async(view)()) == "answer"
     assert order == ["sent start", "sent end", "view returns"]
-
-
-async def test_what_follows_a_publication_runs_even_when_publishing_fails(monkeypatch):
-    async def broken(found):
-        raise RuntimeError("layer gone")
-
-    monkeypatch.setattr(events, "publish", broken)
-    ran = []
-    with pytest.raises(RuntimeError):
-        await events._publish_then([("tab.t", {"type": "job.updated"})], lambda: ran.append(1))
-    assert ran == [1]

@@ -35,19 +35,17 @@ class Relay:
 @pytest.fixture
 def sent(monkeypatch):
     """What a submission sends to the event loop: events, nudges, and what runs after them."""
-    record: dict[str, list] = {"events": [], "nudges": [], "then": []}
+    record: dict[str, list] = {"events": [], "nudges": []}
 
     def publish_and_nudge(found, reason):
         record["events"].extend(found)
         record["nudges"].append(reason)
 
-    def publish_then(found, then):
+    def publish(found):
         record["events"].extend(found)
-        record["then"].append(then)
-        then()
 
     monkeypatch.setattr(events, "publish_and_nudge_sync", publish_and_nudge)
-    monkeypatch.setattr(events, "publish_then_sync", publish_then)
+    monkeypatch.setattr(events, "publish_sync", publish)
     return record
 
 
@@ -79,6 +77,15 @@ def test_with_nothing_else_waiting_the_job_is_bound_at_once_and_its_ticket_hande
     seqs = [message["seq"] for _, message in sent["events"]]
     assert seqs == sorted(seqs)
     assert sent["nudges"] == [], "no pass is needed"
+
+
+def test_the_ticket_goes_to_the_relay_before_the_requests_events(alice, relay, monkeypatch):
+    """The prompt's POST need not wait for the events and the answer (issue Y)."""
+    make_server()
+    taken_before: list[int] = []
+    monkeypatch.setattr(events, "publish_sync", lambda found: taken_before.append(len(relay.taken)))
+    submit(alice, make_tab(alice))
+    assert taken_before == [1] and len(relay.taken) == 1
 
 
 def test_a_job_waiting_unbound_goes_first_so_the_new_one_waits_for_the_pass(alice, bob, relay, sent):

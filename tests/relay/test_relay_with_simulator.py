@@ -82,6 +82,17 @@ async def run_relay():
     return stop, task
 
 
+async def relay_knowing_outputs(sim):
+    """A session's tab and a relay watching `sim`, once it knows the server's output classes
+    (read from /object_info on connect): from then on a success's frames may tell it whole."""
+    await db(make_server)("sim", url=sim.url, watched=False)
+    session, tab = await db(make_session)(), uuid.uuid4()
+    await db(tabs.claim_tab)(tab, session)
+    stop, task = await run_relay()
+    await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
+    return session, tab, stop, task
+
+
 async def test_job_succeeds_with_the_inverted_image_and_releases_the_lock():
     async with running_simulator(delay=0.0) as sim:
         await db(make_server)("sim", url=sim.url, watched=False)
@@ -306,12 +317,7 @@ async def test_a_success_seen_whole_completes_without_history_and_one_after_a_dr
 
     monkeypatch.setattr(ComfyClient, "get_history", counted)
     async with running_simulator(delay=0.0) as sim:
-        await db(make_server)("sim", url=sim.url, watched=False)
-        session, tab = await db(make_session)(), uuid.uuid4()
-        await db(tabs.claim_tab)(tab, session)
-        stop, task = await run_relay()
-        # Once the server's output classes are read (the relay reads /object_info on connect).
-        await wait_for(lambda: Server.objects.get(name="sim").node_classes is not None)
+        session, tab, stop, task = await relay_knowing_outputs(sim)
         whole = await submit(session, tab)
         await wait_for(finished(whole.id))
         await sim.set_faults(delay=0.4)
@@ -345,8 +351,10 @@ async def test_a_job_submitted_beside_the_relay_is_bound_where_it_was_submitted_
         await wait_for(
             lambda: relay.holds_every_server() and all(w.connected.is_set() for w in relay.watchers.values())
         )
-        await asyncio.sleep(0.2)  # the first passes made
-        before = trips.count("_waiting_then_first")
+        before = -1
+        while before != trips.count("_waiting_then_first"):  # the first passes made (a loaded
+            before = trips.count("_waiting_then_first")  # machine takes longer over them)
+            await asyncio.sleep(0.3)
         async with TabListener(tab) as tab_events:
             upload = await db(make_upload)(session, colour=(200, 10, 90))
 
@@ -422,3 +430,32 @@ async def test_an_upload_sent_ahead_is_not_sent_again_by_its_job_nor_by_the_next
         job = await db(Job.objects.get)(id=job.id)
         assert job.status == "succeeded", job.error
     assert len(sent) == 1, sent
+
+
+async def test_a_result_is_fetched_once_on_its_executed_frame_not_after_the_prompt_ends(monkeypatch):
+    """jobs.relay.early: the /view starts on the output node's `executed`; completion takes
+    that file and asks for none of its own."""
+    from jobs.relay import completion, early
+
+    fetches: dict[str, list[str]] = {"early": [], "completion": []}
+
+    def counting(kind, real):
+        async def fetch_file(client, item):
+            fetches[kind].append(item.filename)
+            return await real(client, item)
+
+        return fetch_file
+
+    monkeypatch.setattr(early, "fetch_file", counting("early", early.fetch_file))
+    monkeypatch.setattr(completion, "fetch_file", counting("completion", completion.fetch_file))
+    async with running_simulator(delay=0.0) as sim:
+        session, tab, stop, task = await relay_knowing_outputs(sim)
+        job = await submit(session, tab)
+        await wait_for(finished(job.id))
+        stop.set()
+        await task
+    job = await db(Job.objects.get)(id=job.id)
+    assert job.status == "succeeded", job.error
+    [output] = await db(lambda: list(job.outputs.all()))()
+    assert (await db(storage.read_bytes)(output.file)).startswith(b"\x89PNG")
+    assert len(fetches["early"]) == 1 and fetches["completion"] == [], fetches

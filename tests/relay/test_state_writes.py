@@ -77,7 +77,7 @@ def watched(monkeypatch):
     async def publish(found) -> None:
         return None
 
-    async def complete(client, tracked, name, on_missing_model=None, take_moves=lambda: None):
+    async def complete(client, tracked, name, on_missing_model=None, take_moves=lambda: None, ahead=None):
         if ends["takes"]:  # it writes an end: it takes the moves in that trip
             completed.append(await database_sync_to_async(take_moves)())
         return ends["done"]
