@@ -9,7 +9,7 @@ COMFYUI_PORT ?= 8288
 HOST ?= 127.0.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench profile soak install migrate translations axe clean
+.PHONY: run test lint bench profile ab soak install migrate translations axe clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench: install translations
 # runs the bench's zero-delay jobs (PROFILE_ARGS, e.g. --tabs 16 --jobs 200).
 profile: install translations
 	$(BIN)/python -m bench.profile $(PROFILE_ARGS)
+
+# This tree against another commit, one job each in turn (AB_ARGS, e.g. --base HEAD~1 --pairs 400).
+ab: install translations
+	$(BIN)/python -m bench.ab $(AB_ARGS)
 
 # A long chaos run (tests/faults/chaos.py): three simulators and one web process under random
 # faults. SOAK_ARGS: --minutes (30), --fault-rate (faults per minute, 6), --seed (random).

@@ -56,19 +56,24 @@ async def comfyweb_level(
     await bounded(sockets, lambda t: t.connect(), 16)
 
     async def one_job(tab: Tab, image: bytes) -> None:
-        upload_id = await tab.session.upload(image)
-        job = await tab.session.submit(tab.id, upload_id)
-        done = await asyncio.wait_for(tab.finished(job["id"]), timeout)
-        if done["status"] != "succeeded" or not done["outputs"]:
-            raise RuntimeError(f"job {job['id']} ended {done['status']}: {done.get('error')}")
-        for output in done["outputs"]:
-            await tab.session.download(output["url"])
+        await comfyweb_job(tab, image, timeout)
 
     result = await _closed_loops(sockets, one_job, jobs_per_tab, timeout, cpu_pids)
     result["seq_gaps"] = sum(t.gaps for t in sockets)
     await bounded(sockets, lambda t: t.close(), 64)
     await bounded(sessions, lambda s: s.aclose(), 64)
     return result
+
+
+async def comfyweb_job(tab: Tab, image: bytes, timeout: float) -> None:
+    """One job as a browser tab makes it: upload, submit, wait on the socket, download."""
+    upload_id = await tab.session.upload(image)
+    job = await tab.session.submit(tab.id, upload_id)
+    done = await asyncio.wait_for(tab.finished(job["id"]), timeout)
+    if done["status"] != "succeeded" or not done["outputs"]:
+        raise RuntimeError(f"job {job['id']} ended {done['status']}: {done.get('error')}")
+    for output in done["outputs"]:
+        await tab.session.download(output["url"])
 
 
 async def _closed_loops(

@@ -117,6 +117,7 @@ class Stack:
 
     root: Path
     env: dict[str, str] = field(default_factory=dict)
+    repo: Path = REPO  # the tree whose code the processes run (bench.ab: another commit's)
     procs: list[Proc] = field(default_factory=list)
     _exit: ExitStack = field(default_factory=ExitStack)
 
@@ -134,7 +135,7 @@ class Stack:
         out = self._exit.enter_context(log.open("w"))
         environment = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **(env or {})}
         environment.pop("DJANGO_SETTINGS_MODULE", None)
-        process = subprocess.Popen(argv, cwd=REPO, env=environment, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(argv, cwd=self.repo, env=environment, stdout=out, stderr=subprocess.STDOUT)
         proc = Proc(name, process, log, port)
         self.procs.append(proc)
         return proc
@@ -170,7 +171,7 @@ class Stack:
         environment.pop("DJANGO_SETTINGS_MODULE", None)
         done = subprocess.run(
             [PYTHON, "manage.py", *args],
-            cwd=REPO,
+            cwd=self.repo,
             env=environment,
             capture_output=True,
             text=True,
