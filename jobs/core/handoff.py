@@ -18,8 +18,12 @@ that holds the server: Relay.submit_bound).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Protocol
 
 from django.conf import settings
@@ -117,5 +121,32 @@ def uploaded(upload: Upload, data: bytes) -> Upload:
         log.exception("could not guess the server of upload %s", upload.id)
         return upload
     if choice is not None:
-        taker.prefetch(choice.id, str(upload.file), upload.sha256, data)
+        send = functools.partial(taker.prefetch, choice.id, str(upload.file), upload.sha256, data)
+        _after_answer_or_now(send)
     return upload
+
+
+# What a request leaves for after its answer (answer_first), None outside one.
+_after_answer: ContextVar[list[Callable[[], None]] | None] = ContextVar("after_answer", default=None)
+
+
+@contextlib.contextmanager
+def answer_first() -> Iterator[list[Callable[[], None]]]:
+    """Within it, an upload is sent ahead only once the request's answer went out: the
+    caller runs what the list holds then (jobs.web.hot). Started before, its work on the
+    event loop delayed the answer, while it has until the browser's submission arrives; after
+    it, that work overlaps the browser's own."""
+    later: list[Callable[[], None]] = []
+    token = _after_answer.set(later)
+    try:
+        yield later
+    finally:
+        _after_answer.reset(token)
+
+
+def _after_answer_or_now(call: Callable[[], None]) -> None:
+    later = _after_answer.get()
+    if later is None:
+        call()
+    else:
+        later.append(call)

@@ -158,6 +158,18 @@ def test_on_an_idle_pool_an_upload_goes_ahead_to_the_server_the_balancer_will_ch
     assert job.server_id == first.id, "the guess was the balancer's choice"
 
 
+def test_in_a_request_the_upload_goes_ahead_once_its_answer_is_out(alice, relay):
+    """jobs.web.hot answers first: the send's work on the loop would delay the answer."""
+    server = make_server()
+    with handoff.answer_first() as later:
+        stored, data = upload(alice)
+        assert relay.sent_ahead == [] and len(later) == 1
+    later[0]()
+    assert relay.sent_ahead == [(server.id, str(stored.file), stored.sha256, data)]
+    upload(alice)
+    assert len(relay.sent_ahead) == 2, "outside a request: at once"
+
+
 def test_on_a_busy_pool_or_without_the_relay_nothing_goes_ahead(alice, relay):
     make_server("a-gpu")
     submit(alice, make_tab(alice))  # bound: outstanding on a-gpu

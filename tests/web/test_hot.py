@@ -275,3 +275,44 @@ async def test_an_upload_without_its_csrf_token_or_from_another_site_is_refused(
         answer = await browser.upload(browser.hot, png_bytes(), headers=headers)
         assert answer.status_code == 403 and answer.json()["error"]["code"] == "csrf_failed"
     assert served == [] and await sync_to_async(Upload.objects.count)() == 0
+
+
+async def test_an_upload_is_sent_ahead_once_its_answer_went_out(monkeypatch):
+    """jobs.core.handoff.answer_first: the send's work on the loop no longer delays the answer."""
+    from jobs.core import handoff
+    from tests.factories import make_server
+
+    order: list[str] = []
+
+    class Relay:
+        def holds_every_server(self) -> bool:
+            return True
+
+        def prefetch(self, server_id, stored, sha256, data) -> None:
+            order.append("sent ahead")
+
+    await sync_to_async(make_server)()
+    browser = await Browser().open()
+    routes = hot.HotRoutes(django_asgi_app)
+    monkeypatch.setattr(routes.django, "send_response", _noting_send_response(routes.django, order))
+    browser.hot = httpx.AsyncClient(transport=httpx.ASGITransport(app=routes), base_url=HOST)
+    browser.hot.cookies = browser.django.cookies
+    relay = Relay()
+    handoff.register(relay)
+    try:
+        answer = await browser.upload(browser.hot, png_bytes(5, 5))
+    finally:
+        handoff.unregister(relay)
+        await browser.aclose()
+    assert answer.status_code == 201
+    assert order == ["answer", "sent ahead"]
+
+
+def _noting_send_response(django, order):
+    real = django.send_response
+
+    async def send_response(response, send):
+        await real(response, send)
+        order.append("answer")
+
+    return send_response
