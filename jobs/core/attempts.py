@@ -208,15 +208,19 @@ def start_attempt_with_inputs(
     """start_attempt, then the bound job's uploads read after its commit: one trip to the
     database thread for the relay instead of two (issue Y)."""
     ticket, found = start_attempt(job_id, avoid, planned)
-    if ticket is None:
-        return ticket, found
+    return (with_inputs(ticket) if ticket is not None else None), found
+
+
+def with_inputs(ticket: Ticket) -> Ticket:
+    """The ticket with its job's uploads read (after the bind's commit: no file is read
+    holding the database's write lock)."""
     try:
         inputs = {
             str(u): upload_with_bytes(u) for u in upload_params(ticket.params_spec, ticket.values).values()
         }
     except (Upload.DoesNotExist, OSError):  # the watcher reads them again and reports why
         inputs = {}
-    return replace(ticket, inputs=inputs), found
+    return replace(ticket, inputs=inputs)
 
 
 def _no_room(

@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from django.conf import settings
+from django.db import transaction
 
 from jobs.core import attempts, events, locks, sql
 from jobs.core.events import Event
@@ -69,14 +70,49 @@ def unregister(taker: Taker) -> None:
             _taker = None
 
 
-def submitted(job: Job, found: list[Event]) -> None:
+class Here:
+    """A submission's offer to bind its new job in its own transaction (service.submit_job's
+    `bind`), on the terms `submitted` binds it on; it keeps the ticket for `submitted`."""
+
+    def __init__(self) -> None:
+        self.taker = _taker
+        self.ticket: attempts.Ticket | None = None
+
+    def __call__(self, job: Job) -> list[Event] | None:
+        if self.taker is None:
+            return None
+        try:
+            with transaction.atomic():  # a savepoint: whatever happens, the submission stands
+                if not _may_bind_here(job, self.taker):
+                    return None
+                ticket, found = attempts.start_attempt(job.id)
+                if ticket is None:  # it failed (no capable server…): undone, the pass decides
+                    raise _NotBound
+        except (attempts.WaitForRoom, _NotBound):
+            return None  # the pass keeps it waiting (its reason, its reservation), or fails it
+        except Exception:
+            log.exception("binding job %s in its submission failed; the relay's pass binds it", job.id)
+            return None
+        self.ticket = ticket
+        return found
+
+
+class _NotBound(Exception):
+    """Rolls back what a bind that found no server wrote in the submission's transaction."""
+
+
+def submitted(job: Job, found: list[Event], here: Here | None = None) -> None:
     """Publish a new job's events and get it dispatched: bound here and handed to this
     process's relay when that changes nothing but the time it takes, else by a nudge. The
-    job is stored already: nothing here may fail the request."""
+    job is stored already: nothing here may fail the request. `here`: the submission bound
+    it already (`found` are the bind's events), or tried to."""
     taker = _taker
     ticket: attempts.Ticket | None = None
     bound: list[Event] = []
-    if taker is not None:
+    if here is not None and here.ticket is not None and here.taker is not None:
+        _hand_over(here.taker, attempts.with_inputs(here.ticket), found)
+        return
+    if taker is not None and here is None:
         try:
             if _may_bind_here(job, taker):
                 ticket, bound = attempts.start_attempt_with_inputs(job.id)
@@ -87,12 +123,16 @@ def submitted(job: Job, found: list[Event]) -> None:
     if taker is None or ticket is None:
         events.publish_and_nudge_sync(found + bound, "submit")
         return
+    _hand_over(taker, ticket, found + bound)
+
+
+def _hand_over(taker: Taker, ticket: attempts.Ticket, found: list[Event]) -> None:
     # The ticket first: the prompt's POST leaves while the request's events and answer go
     # out, which are not on the way to the job's result (issue Y). Its first event comes
     # after the server's answer and a write, long after these; a socket puts any early one
     # back in seq order all the same (jobs.core.ordering).
     taker.take(ticket)
-    events.publish_sync(found + bound)
+    events.publish_sync(found)
 
 
 def _may_bind_here(job: Job, taker: Taker) -> bool:

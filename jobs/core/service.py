@@ -8,6 +8,7 @@ network I/O (STYLE §3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +56,14 @@ def submit_job(
     *,
     callback_url: Any = None,
     source: str = "",
+    bind: Callable[[Job], list[Event] | None] | None = None,
 ) -> tuple[Job, list[Event]]:
     """Store a new pending job for a tab; the relay dispatches it. `callback_url`: a webhook
     called once when it ends (jobs.core.callbacks); `source`: the program that sent it (an
-    API token's name), shown in the gallery."""
+    API token's name), shown in the gallery. `bind`: binds the new job in the submission's
+    transaction when it may (jobs.core.handoff.Here), returning the bind's events, which then
+    stand for the submission's own (the job pending, on its server; one event and one commit
+    fewer); None leaves the job to the relay."""
     tab_id = parse_uuid(tab_id, "tab")
     # The graph is not needed to accept a job (the relay reads it to dispatch): not decoded here.
     workflow = sql.enabled_workflow(str(workflow_slug))  # plain SQL: every submission reads it
@@ -97,6 +102,9 @@ def submit_job(
         )
         if callback is not None:
             WebhookCall.objects.create(job=job, url=callback)
+        bound = bind(job) if bind is not None and ref is None else None
+        if bound:
+            return job, bound
         # Its event from what was stored (no re-read): a new job has no server and no outputs.
         event = events.job_updated(tab, job_dict(job, outputs=[]), locks.bump_seq(tab), ref)
     return job, [event]

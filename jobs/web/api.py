@@ -324,10 +324,17 @@ def create_job(request: HttpRequest, body: JobIn):
             raise errors.ServiceError("invalid_request", "tab: Field required", field="tab")
         tab = str(uuid.uuid5(TOKEN_TABS, str(token.pk)))  # a program's jobs: its token's own tab
     source = f"API token “{token.name}”" if token is not None else ""
+    here = handoff.Here()
     job, found = service.submit_job(
-        _session(request), tab, body.workflow, body.params, callback_url=body.callback_url, source=source
+        _session(request),
+        tab,
+        body.workflow,
+        body.params,
+        callback_url=body.callback_url,
+        source=source,
+        bind=here,
     )
-    handoff.submitted(job, found)
+    handoff.submitted(job, found, here)
     return Status(201, created_job(job))
 
 

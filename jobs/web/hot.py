@@ -211,10 +211,11 @@ def _submit(request: HttpRequest, owner: str) -> HttpResponse | None:
         return None
     if body.tab is None:
         return None  # only a token's job may leave it out: Django says what is missing
+    here = handoff.Here()
     job, found = service.submit_job(
-        owner, body.tab, body.workflow, body.params, callback_url=body.callback_url
+        owner, body.tab, body.workflow, body.params, callback_url=body.callback_url, bind=here
     )
-    handoff.submitted(job, found)
+    handoff.submitted(job, found, here)
     return _json(request, 201, created_job(job))
 
 

@@ -57,25 +57,45 @@ def relay():
     handoff.unregister(taker)
 
 
+WAYS = {"way": "apart"}
+
+
+@pytest.fixture(autouse=True, params=["apart", "in its submission"])
+def way(request):
+    """Every rule holds both ways: bound after the submission's commit (the API's retry, a
+    ComfyUI client's graph), or in its transaction (handoff.Here: the browser's, the API's)."""
+    WAYS["way"] = request.param
+    return request.param
+
+
 def submit(session, tab, slug="invert", **params):
     if slug == "invert":
         params = {"image": str(make_upload(session).id)}
-    job, found = service.submit_job(session, tab.id, slug, params)
-    handoff.submitted(job, found)
+    here = handoff.Here() if WAYS["way"] != "apart" else None
+    job, found = service.submit_job(session, tab.id, slug, params, bind=here)
+    handoff.submitted(job, found, here)
     return Job.objects.get(id=job.id)
 
 
-def test_with_nothing_else_waiting_the_job_is_bound_at_once_and_its_ticket_handed_over(alice, relay, sent):
+def test_with_nothing_else_waiting_the_job_is_bound_at_once_and_its_ticket_handed_over(
+    alice, relay, sent, way
+):
     server = make_server()
-    job = submit(alice, make_tab(alice))
+    tab = make_tab(alice)
+    seq = tab.seq
+    job = submit(alice, tab)
     assert job.server_id == server.id and job.attempt == 1 and job.status == "pending"
     [ticket] = relay.taken
     assert ticket.job_id == job.id and ticket.server_id == server.id
     assert ticket.inputs, "its upload read with the bind, as the relay's pass reads it"
     kinds = [message["type"] for _, message in sent["events"]]
-    assert kinds == ["job.updated", "lock.updated", "job.updated"], "submission, lock, bind: in order"
+    if way == "apart":
+        assert kinds == ["job.updated", "lock.updated", "job.updated"], "submission, lock, bind: in order"
+    else:
+        assert kinds == ["lock.updated", "job.updated"], "the bind's events stand for the submission's"
+    assert sent["events"][-1][1]["job"]["server"] == server.name
     seqs = [message["seq"] for _, message in sent["events"]]
-    assert seqs == sorted(seqs)
+    assert seqs == list(range(seq + 1, seq + 1 + len(seqs))), "numbered on from the tab's last"
     assert sent["nudges"] == [], "no pass is needed"
 
 
@@ -203,3 +223,27 @@ def test_a_failure_while_deciding_leaves_the_job_to_the_pass_and_the_request_ans
     assert job.status == "pending" and job.server_id is None
     assert relay.taken == [] and sent["nudges"] == ["submit"]
     assert [message["type"] for _, message in sent["events"]] == ["job.updated"]
+
+
+def test_a_bind_that_fails_the_job_is_told_apart_and_undone_in_the_submission(
+    alice, relay, sent, monkeypatch, way
+):
+    """A bind that finds no server fails its job (attempts.start_attempt). After the
+    submission's commit that failure stands, told after the submission; inside its
+    transaction it would drop the submission's own event, so it is undone for the pass."""
+    from jobs.core import attempts
+
+    make_server()
+
+    def fails(job_id, *args):
+        return attempts._fail(Job.objects.get(id=job_id), "no_capable_server", "None can run it.")
+
+    monkeypatch.setattr(attempts, "start_attempt", fails)
+    job = submit(alice, make_tab(alice))
+    told = [m["job"]["status"] for _, m in sent["events"]]
+    if way == "apart":
+        assert job.status == "failed" and told == ["pending", "failed"]
+    else:
+        assert job.status == "pending" and job.server_id is None, "the failure was rolled back"
+        assert told == ["pending"]
+    assert relay.taken == [] and sent["nudges"] == ["submit"]
