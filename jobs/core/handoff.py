@@ -5,7 +5,9 @@ the channel layer; the relay's pass waited for the database thread (the one the 
 just used), read the waiting jobs and bound the job in another transaction. When nothing else
 waits, the fair order is this job alone and there is nothing for a pass to decide: the
 request's own thread binds it (start_attempt, as the pass would: no reservation, no plan) and
-the relay gets its ticket on its loop, ahead of the request's events.
+the relay gets its ticket on its loop, ahead of the request's events. A browser's or the
+API's submission binds it inside its own transaction (`Here`, a savepoint): one commit fewer,
+and the bind's events stand for the submission's own.
 
 Only when it cannot change an outcome: a relay in this process holds every enabled server
 (a ticket for a server it does not watch would wait for another relay's scan), no other job
