@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import latency
 from bench.clients import Session, Tab, distinct_png
-from bench.procs import REPO, CpuMeter, Stack, comfyweb_env
+from bench.procs import REPO, CpuMeter, Stack
 from bench.stats import percentile, table
 
 _images = itertools.count(3_000_000)
@@ -38,10 +38,7 @@ def worktree(commit: str, into: Path) -> Path:
 
 
 async def _side(stack: Stack, timeout: float) -> tuple[Tab, int]:
-    sims = [stack.simulator(f"sim-{n}") for n in range(2)]
-    stack.env = comfyweb_env(stack.root, sims)
-    stack.comfyweb_db(sims, 100_000)
-    web = stack.web("web")
+    web = stack.embedded([stack.simulator(f"sim-{n}") for n in range(2)])
     session = await Session(web.url).open()
     tab = await Tab(session, web.url.replace("http://", "ws://")).connect(timeout)
     for _ in range(20):  # warm: caches, connections, the first statements

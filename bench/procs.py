@@ -191,6 +191,13 @@ class Stack:
         )
         self.manage("shell", "-c", code)
 
+    def embedded(self, sims: list[Proc], max_queued: int = 100_000) -> Proc:
+        """ComfyWeb as `make run` serves it over `sims`: its environment and database, the
+        simulators registered, one web process with the relay inside."""
+        self.env = comfyweb_env(self.root, sims)
+        self.comfyweb_db(sims, max_queued)
+        return self.web("web")
+
     def web(self, name: str, relay: str = "auto") -> Proc:
         port = free_port()
         argv = [PYTHON, "manage.py", "serve", "--port", str(port), "--simulators", "0", "--relay", relay]

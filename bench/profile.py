@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import latency
-from bench.procs import REPO, Stack, comfyweb_env
+from bench.procs import REPO, Stack
 
 OURS = ("jobs/", "comfyweb/")  # a frame of ComfyWeb's own code names a file under these
 
@@ -87,10 +87,7 @@ async def profile(args: argparse.Namespace) -> Path:
     root.mkdir(parents=True)
     raw = root / "profile.raw"
     with Stack(root) as stack:
-        sims = [stack.simulator(f"sim-{n}") for n in range(args.sims)]
-        stack.env = comfyweb_env(root, sims)
-        stack.comfyweb_db(sims, 100_000)
-        web = stack.web("web")
+        web = stack.embedded([stack.simulator(f"sim-{n}") for n in range(args.sims)])
         await latency.comfyweb_level([web.url], args.tabs, args.warmup, args.timeout)  # warm caches
         argv = [_py_spy(), "record", "-p", str(web.pid), "-r", str(args.rate), "-f", "raw", "-o", str(raw)]
         argv += ["--nonblocking", *(["--gil"] if args.gil else [])]

@@ -89,9 +89,7 @@ def _client_ids(stack: Stack) -> dict[str, str]:
 async def part_latency(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     with Stack(root) as stack:
         sims = [stack.simulator(f"sim-{n}") for n in range(args.sims)]
-        stack.env = comfyweb_env(root, sims)
-        stack.comfyweb_db(sims, args.max_queued)
-        web = stack.web("web")
+        web = stack.embedded(sims, args.max_queued)
         levels = _levels(args.levels)
         rows = await latency.time_to_result(
             [web.url],
@@ -111,9 +109,7 @@ async def _one_sim_stack(args: argparse.Namespace, root: Path, sim_name: str):
     yields (stack, simulator process, web process, its control, the relay's client id)."""
     with Stack(root) as stack:
         sim_proc = stack.simulator(sim_name)
-        stack.env = comfyweb_env(root, [sim_proc])
-        stack.comfyweb_db([sim_proc], args.max_queued)
-        web = stack.web("web")
+        web = stack.embedded([sim_proc], args.max_queued)
         sim = SimControl(sim_proc.url)
         try:
             relay_client = await sim.wait_socket(_client_ids(stack)[sim_proc.url])

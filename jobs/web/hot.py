@@ -95,20 +95,18 @@ class HotRoutes:
             return  # the client left before it finished asking: no answer, as in Django
         answer = None
         with handoff.answer_first() as after_answer:
-            try:
-                if state == COMPLETE:
-                    set_script_prefix(get_script_prefix(scope))
-                    request = self._request(scope, body)
-                    if request is not None:
-                        hop = sync_to_async(self._in_hop, thread_sensitive=True)
-                        answer = await events.after_hop(lambda: hop(route, request))
-                if answer is None:
-                    await self.django(scope, _replay(body, state == COMPLETE, receive), send)
-                else:
-                    await self.django.send_response(answer, send)
-            finally:
-                for call in after_answer:
-                    call()
+            if state == COMPLETE:
+                set_script_prefix(get_script_prefix(scope))
+                request = self._request(scope, body)
+                if request is not None:
+                    hop = sync_to_async(self._in_hop, thread_sensitive=True)
+                    answer = await events.after_hop(lambda: hop(route, request))
+            if answer is None:
+                await self.django(scope, _replay(body, state == COMPLETE, receive), send)
+            else:
+                await self.django.send_response(answer, send)
+        for call in after_answer:  # the answer is out (a failed send leaves nothing to guess for)
+            call()
 
     def _route(self, scope: Scope) -> Route | None:
         method, path = scope["method"], scope["path"]
